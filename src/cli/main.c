@@ -1,0 +1,144 @@
+/* yonder — the command-line entry point: one table of commands. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/err.h"
+#include "cli.h"
+
+struct command {
+	const char *group; /* "store", or NULL for a top-level command */
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ NULL, "hash", cmd_hash, "print the SHA-256 of a path's NAR (or a file's bytes)" },
+	{ "store", "add", cmd_store_add, "add files or trees to the store" },
+	{ "store", "dump", cmd_store_dump, "write a path's NAR to standard output" },
+	{ "store", "restore", cmd_store_restore, "unpack a NAR from standard input" },
+	{ "store", "query", cmd_store_query, "show facts about valid store paths" },
+	{ "store", "verify", cmd_store_verify, "check store paths against the database" },
+	{ "store", "delete", cmd_store_delete, "delete store paths nothing refers to" },
+	{ "store", "gc", cmd_store_gc, "remove leftovers of interrupted adds" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "yonder %s: ", cmd);
+	if (fmt) {
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+	} else {
+		fputs(err_msg(), stderr);
+	}
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "yonder %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'yonder %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cli_help(int argc, char **argv, const char *help)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(help, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: yonder COMMAND [ARGS...]\n"
+	      "yonder is a functional build daemon that offloads builds to other\n"
+	      "machines.  Commands:\n\n",
+	      f);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s%s%s", commands[i].group ? commands[i].group : "",
+			 commands[i].group ? " " : "", commands[i].name);
+		fprintf(f, "  %-16s %s\n", name, commands[i].summary);
+	}
+	fputs("\nEach command takes --help.  Environment: YONDER_STORE_DIR (default\n"
+	      "/yonder/store), YONDER_STATE_DIR (/var/yonder), YONDER_CONFIG_DIR\n"
+	      "(/etc/yonder).\n",
+	      f);
+}
+
+static int run(const struct command *c, int argc, char **argv, const char *fullname)
+{
+	char *saved = argv[0];
+	int r;
+
+	argv[0] = (char *)fullname;
+	r = c->fn(argc, argv);
+	argv[0] = saved;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "yonder %s: error writing standard output\n", fullname);
+		return EXIT_FAIL;
+	}
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	char full[64];
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("yonder %s\n", YONDER_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *c = &commands[i];
+
+		if (!c->group && !strcmp(argv[1], c->name))
+			return run(c, argc - 1, argv + 1, c->name);
+		if (c->group && !strcmp(argv[1], c->group) && argc >= 3 &&
+		    !strcmp(argv[2], c->name)) {
+			snprintf(full, sizeof(full), "%s %s", c->group, c->name);
+			return run(c, argc - 2, argv + 2, full);
+		}
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (commands[i].group && !strcmp(argv[1], commands[i].group)) {
+			fprintf(stderr, "Usage: yonder %s SUBCOMMAND ...\n", argv[1]);
+			for (size_t j = 0; j < NCOMMANDS; j++)
+				if (commands[j].group && !strcmp(commands[j].group, argv[1]))
+					fprintf(stderr, "  %-10s %s\n", commands[j].name,
+						commands[j].summary);
+			if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
+				return EXIT_OK;
+			return EXIT_USAGE;
+		}
+	}
+	fprintf(stderr, "yonder: unknown command '%s'\nTry 'yonder --help'.\n", argv[1]);
+	return EXIT_USAGE;
+}

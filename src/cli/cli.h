@@ -32,5 +32,7 @@ int cmd_store_query(int argc, char **argv);
 int cmd_store_verify(int argc, char **argv);
 int cmd_store_delete(int argc, char **argv);
 int cmd_store_gc(int argc, char **argv);
+int cmd_store_sign(int argc, char **argv);
+int cmd_archive(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ NULL, "hash", cmd_hash, "print the SHA-256 of a path's NAR (or a file's bytes)" },
+	{ NULL, "archive", cmd_archive, "keys, the ACL, signed export and import" },
 	{ "store", "add", cmd_store_add, "add files or trees to the store" },
 	{ "store", "dump", cmd_store_dump, "write a path's NAR to standard output" },
 	{ "store", "restore", cmd_store_restore, "unpack a NAR from standard input" },
@@ -23,6 +24,7 @@ static const struct command commands[] = {
 	{ "store", "verify", cmd_store_verify, "check store paths against the database" },
 	{ "store", "delete", cmd_store_delete, "delete store paths nothing refers to" },
 	{ "store", "gc", cmd_store_gc, "remove leftovers of interrupted adds" },
+	{ "store", "sign", cmd_store_sign, "sign valid store paths with a secret key" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,58 @@
+#!/bin/sh
+# bench/hash.sh — `yonder hash` and `yonder store add` against openssl and
+# Nix 2.8, on a 1 GiB file and on 10,000 small files (100 directories of 100
+# files of 10 B to 4 KiB).  Best of 3 runs each, warm page cache for all.
+. "$(dirname "$0")/lib.sh"
+need_nix
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+
+W=$(mktemp -d /tmp/yonder-bench.XXXXXX)
+trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
+export YONDER_STATE_DIR="$W/state" YONDER_CONFIG_DIR="$W/config"
+
+echo "bench: making inputs in $W" >&2
+head -c 1073741824 /dev/urandom > "$W/big"
+perl -e '
+	srand(42);
+	for my $d (0..99) {
+		mkdir "$ARGV[0]/d$d" or die;
+		for my $f (0..99) {
+			my $n = 10 + int(rand(4087));
+			open my $h, ">", "$ARGV[0]/d$d/f$f" or die;
+			print $h join("", map { chr(32 + int(rand(95))) } 1..$n);
+			close $h;
+		}
+	}' "$(mkdir "$W/tree" && echo "$W/tree")"
+"$YONDER" store dump "$W/tree" > "$W/tree.nar"
+
+# A fresh store for each add, so every run does the whole work.
+yadd() {
+	rm -rf "$W/ys" "$W/state"
+	YONDER_STORE_DIR="$W/ys" "$YONDER" store add "$1"
+}
+nadd() {
+	rm -rf "$W/nix"
+	ORACLE_NIX_ROOT="$W/nix" "$NIXREF/nixrun.sh" nix-store --add "$1"
+}
+
+y=$(best_of 3 "$YONDER" hash "$W/big")
+o=$(best_of 3 openssl dgst -sha256 "$W/big")
+n=$(best_of 3 nix-hash --type sha256 "$W/big")
+row "hash, 1 GiB file" "$y" "$o" openssl 0.95 ge
+row "hash, 1 GiB file" "$y" "$n" nix-hash 1.0 ge
+
+y=$(best_of 3 "$YONDER" hash "$W/tree")
+o=$(best_of 3 openssl dgst -sha256 "$W/tree.nar")
+n=$(best_of 3 nix-hash --type sha256 "$W/tree")
+row "hash, 10,000 files" "$y" "$o" "openssl on the NAR" 0.95 ge
+row "hash, 10,000 files" "$y" "$n" nix-hash 1.0 ge
+
+y=$(best_of 3 yadd "$W/big")
+n=$(best_of 3 nadd "$W/big")
+row "store add, 1 GiB file (durable)" "$y" "$n" "nix-store --add" 0.8 le
+
+y=$(best_of 3 yadd "$W/tree")
+n=$(best_of 3 nadd "$W/tree")
+row "store add, 10,000 files (durable)" "$y" "$n" "nix-store --add" 0.8 le
+
+emit_table hash "Store core: hashing and adding (bench/hash.sh)"

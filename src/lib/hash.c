@@ -116,9 +116,11 @@ int hash_from_base16(const char *s, size_t len, uint8_t *out, size_t n)
 		return err_set(ERR_FORMAT, "base16 hash '%.*s' has %zu characters, expected %zu",
 			       (int)len, s, len, 2 * n);
 	for (size_t i = 0; i < len; i++) {
-		const char *p = memchr(b16_chars, s[i] | 0x20, 16);
+		/* Upper case is accepted, as Nix does; only letters are folded. */
+		int c = s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 'a' : s[i];
+		const char *p = c ? memchr(b16_chars, c, 16) : NULL;
 
-		if (!p || s[i] == '\0')
+		if (!p)
 			return err_set(ERR_FORMAT, "base16 hash '%.*s': bad character '%c' at %zu",
 				       (int)len, s, s[i], i);
 		if (i % 2 == 0)

@@ -115,7 +115,8 @@ static int walk_dir(struct walk *w, int pfd, const char *name, const char *shown
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
 	if ((r = v->dir_begin(v->ctx)) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -402,13 +403,22 @@ static int bad(struct parse *p, int code, uint64_t at, const char *fmt, ...)
 
 static int bad(struct parse *p, int code, uint64_t at, const char *fmt, ...)
 {
-	char m[512];
+	char m[512], shown[4 * sizeof(m)], *o = shown;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
-	return err_set(code, "%s: NAR byte %llu: %s", p->r->what, (unsigned long long)at, m);
+	/* Tags and names quoted in M come from the input: keep the message on
+	 * one line and free of terminal escapes. */
+	for (const unsigned char *c = (const unsigned char *)m; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			o += sprintf(o, "\\x%02x", *c);
+		else
+			*o++ = (char)*c;
+	}
+	*o = '\0';
+	return err_set(code, "%s: NAR byte %llu: %s", p->r->what, (unsigned long long)at, shown);
 }
 
 static int get_u64(struct parse *p, uint64_t *out)
@@ -500,11 +510,20 @@ static int expect(struct parse *p, const char *want)
 
 static int parse_node(struct parse *p, int depth);
 
+/* A visitor's failure (a file that cannot be created, a full disk) is
+ * reported with the offset too: the message says where in the NAR. */
+static int visited(struct parse *p, int r)
+{
+	if (r == 0)
+		return 0;
+	return err_prefix(r, "%s: NAR byte %llu", p->r->what, (unsigned long long)p->r->offset);
+}
+
 static int data_cb(void *ctx, const void *buf, size_t n)
 {
-	const struct nar_visitor *v = ctx;
+	struct parse *p = ctx;
 
-	return v->file_data(v->ctx, buf, n);
+	return visited(p, p->v->file_data(p->v->ctx, buf, n));
 }
 
 static int skip_cb(void *ctx, const void *buf, size_t n)
@@ -542,13 +561,13 @@ static int parse_regular(struct parse *p)
 		return r;
 	/* No cap on a file's size: the bytes are streamed, never held, and a
 	 * size larger than the stream runs into end of input. */
-	if (v && (r = v->file_begin(v->ctx, executable, size)) != 0)
+	if (v && (r = visited(p, v->file_begin(v->ctx, executable, size))) != 0)
 		return r;
-	if ((r = reader_stream(p->r, size, v ? data_cb : skip_cb, (void *)v)) != 0)
+	if ((r = reader_stream(p->r, size, v ? data_cb : skip_cb, p)) != 0)
 		return r;
 	if ((r = check_padding(p, size)) != 0)
 		return r;
-	if (v && (r = v->file_end(v->ctx)) != 0)
+	if (v && (r = visited(p, v->file_end(v->ctx))) != 0)
 		return r;
 	return expect(p, ")");
 }
@@ -568,7 +587,7 @@ static int parse_symlink(struct parse *p)
 		return bad(p, ERR_FORMAT, at, "empty symlink target");
 	if (memchr(p->target, '\0', len))
 		return bad(p, ERR_FORMAT, at, "symlink target contains a NUL byte");
-	if (p->v && (r = p->v->symlink(p->v->ctx, p->target, len)) != 0)
+	if (p->v && (r = visited(p, p->v->symlink(p->v->ctx, p->target, len))) != 0)
 		return r;
 	return expect(p, ")");
 }
@@ -595,7 +614,7 @@ static int parse_directory(struct parse *p, int depth)
 	uint64_t at;
 	int r;
 
-	if (v && (r = v->dir_begin(v->ctx)) != 0)
+	if (v && (r = visited(p, v->dir_begin(v->ctx))) != 0)
 		return r;
 	for (;;) {
 		if ((r = get_tag(p, tok, &at, "'entry' or ')'")) != 0)
@@ -625,19 +644,16 @@ static int parse_directory(struct parse *p, int depth)
 		first = false;
 		if ((r = expect(p, "node")) != 0)
 			return r;
-		if (depth + 1 > NAR_MAX_DEPTH)
-			return bad(p, ERR_TOOBIG, p->r->offset, "directories nested deeper than %d",
-				   NAR_MAX_DEPTH);
-		if (v && (r = v->entry_begin(v->ctx, prev, prevlen)) != 0)
+		if (v && (r = visited(p, v->entry_begin(v->ctx, prev, prevlen))) != 0)
 			return r;
 		if ((r = parse_node(p, depth + 1)) != 0)
 			return r;
-		if (v && (r = v->entry_end(v->ctx)) != 0)
+		if (v && (r = visited(p, v->entry_end(v->ctx))) != 0)
 			return r;
 		if ((r = expect(p, ")")) != 0)
 			return r;
 	}
-	return v ? v->dir_end(v->ctx) : 0;
+	return v ? visited(p, v->dir_end(v->ctx)) : 0;
 }
 
 static int parse_node(struct parse *p, int depth)
@@ -654,8 +670,14 @@ static int parse_node(struct parse *p, int depth)
 		return parse_regular(p);
 	if (!strcmp(tok, "symlink"))
 		return parse_symlink(p);
-	if (!strcmp(tok, "directory"))
+	if (!strcmp(tok, "directory")) {
+		/* Checked on the directory itself, as nar_walk and the restorer
+		 * do: a file may sit inside the deepest allowed directory. */
+		if (depth > NAR_MAX_DEPTH)
+			return bad(p, ERR_TOOBIG, at, "directories nested deeper than %d",
+				   NAR_MAX_DEPTH);
 		return parse_directory(p, depth);
+	}
 	return bad(p, ERR_FORMAT, at, "unknown node type '%s' (expected regular, symlink or directory)",
 		   tok);
 }

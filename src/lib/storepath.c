@@ -43,8 +43,6 @@ int storepath_check_name(const char *name, size_t len)
 	if (len > STOREPATH_NAME_MAX)
 		return err_set(ERR_FORMAT, "store path name '%.*s…' is %zu characters, more than %d",
 			       40, name, len, STOREPATH_NAME_MAX);
-	if (name[0] == '.')
-		return err_set(ERR_FORMAT, "store path name '%.*s' starts with a period", (int)len, name);
 	for (size_t i = 0; i < len; i++)
 		if (!name_char_ok((unsigned char)name[i]))
 			return err_set(ERR_FORMAT,

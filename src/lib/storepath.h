@@ -2,7 +2,8 @@
  *
  * A store path is "<storedir>/<hash>-<name>", where <hash> is 32 nix32
  * characters (20 bytes, the XOR-fold of a SHA-256) and <name> is 1 to 211
- * characters from [A-Za-z0-9+-._?=], not starting with '.'.
+ * characters from [A-Za-z0-9+-._?=].  As in Nix 2.8, a leading '.' is
+ * allowed (even "." and "..": the hash prefix keeps them harmless).
  */
 #ifndef YONDER_STOREPATH_H
 #define YONDER_STOREPATH_H

@@ -2,7 +2,7 @@
 # only.  make-drv-vectors.sh instantiates each attribute with the hashes of
 # the fixed outputs as arguments (it computes them with nix-hash first) and
 # `control`, a string with control characters (hard to write in this file).
-{ flatB16, flatN32, flatSri, flatPrefixed, recB16, recN32, recSri, control }:
+{ flatB16, flatN32, flatSri, flatPrefixed, recB16, recN32, recSri, flatSha1, recSha512, control }:
 
 let
   mk = attrs: builtins.derivation ({
@@ -50,6 +50,10 @@ in rec {
   fixed-recursive-base16 = recursive { outputHashAlgo = "sha256"; outputHash = recB16; };
   fixed-recursive-nix32 = recursive { outputHashAlgo = "sha256"; outputHash = recN32; };
   fixed-recursive-sri = recursive { outputHash = recSri; };
+
+  # Other hash algorithms (the .drv says "sha1", "r:sha512").
+  fixed-flat-sha1 = flat { outputHashAlgo = "sha1"; outputHash = flatSha1; };
+  fixed-recursive-sha512 = recursive { outputHashAlgo = "sha512"; outputHash = recSha512; };
 
   # Depends on three derivations: one output each of hello, two-outputs
   # (only "dev") and a fixed-output one.

@@ -55,17 +55,21 @@ flatSri=$(nix nix hash to-sri --type sha256 "$flatB16")
 recB16=$(nix nix-hash --type sha256 "$W/rec")
 recN32=$(nix nix-hash --type sha256 --base32 "$W/rec")
 recSri=$(nix nix hash to-sri --type sha256 "$recB16")
+flatSha1=$(nix nix-hash --flat --type sha1 "$W/flat")
+recSha512=$(nix nix-hash --type sha512 --base32 "$W/rec")
 same "flat hash vs sha256sum" "$flatB16" "$(sha256sum <"$W/flat" | cut -d' ' -f1)"
 control=$(printf 'bell\007 esc\033[0m del\177 soh\001 end')
 
 set -- --argstr flatB16 "$flatB16" --argstr flatN32 "$flatN32" \
 	--argstr flatSri "$flatSri" --argstr flatPrefixed "sha256:$flatN32" \
 	--argstr recB16 "$recB16" --argstr recN32 "$recN32" --argstr recSri "$recSri" \
+	--argstr flatSha1 "$flatSha1" --argstr recSha512 "$recSha512" \
 	--argstr control "$control"
 
 ATTRS="hello two-outputs only-bin fixed-flat-base16 fixed-flat-nix32
 fixed-flat-sri fixed-flat-prefixed fixed-recursive-base16
-fixed-recursive-nix32 fixed-recursive-sri dependent dependent2 tofile escapes"
+fixed-recursive-nix32 fixed-recursive-sri fixed-flat-sha1 fixed-recursive-sha512
+dependent dependent2 tofile escapes"
 
 OUT="$W/drvs.tsv"
 printf 'attr\tstoredir\tfield\tvalue\n' >"$OUT"
@@ -109,7 +113,7 @@ for sd in /nix/store /gnu/store; do
 	for kind in flat recursive; do
 		first=
 		for a in $ATTRS; do
-			case "$a" in fixed-$kind-*) ;; *) continue ;; esac
+			case "$a" in fixed-$kind-sha1 | fixed-$kind-sha512) continue ;; fixed-$kind-*) ;; *) continue ;; esac
 			p=$(awk -F'\t' -v a="$a" -v s="$sd" '$1==a && $2==s && $3=="out:out" {print $4}' "$OUT")
 			[ -n "$first" ] || first=$p
 			same "$a: fixed output path in $sd" "$first" "$p"

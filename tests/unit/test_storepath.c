@@ -204,7 +204,7 @@ static void test_known(void)
 	p = (char *)"unchanged";
 	ok(storepath_make("/nix/store", "source", h, "bad name", &p) == ERR_FORMAT && p == NULL,
 	   "storepath_make rejects a bad name and sets *out to NULL");
-	ok(storepath_fixed("/nix/store", false, h, ".x", &p) == ERR_FORMAT,
+	ok(storepath_fixed("/nix/store", false, h, "x y", &p) == ERR_FORMAT,
 	   "storepath_fixed checks the name");
 	ok(storepath_text("/nix/store", h, "", NULL, 0, &p) == ERR_FORMAT,
 	   "storepath_text checks the name");

@@ -80,7 +80,7 @@ check: deps
 fuzz:
 	@mkdir -p build-fuzz
 	for t in $(FUZZ_TGT); do \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    -Isrc/lib $(PKG_CFLAGS) -o build-fuzz/$$(basename $$t .c) $$t $(LIB_SRC) $(PKG_LIBS) || exit 1; \
 	done
 
@@ -94,6 +94,6 @@ clean:
 	rm -rf build build-san build-fuzz yonder
 
 .PHONY: all yonder check deps fuzz bench format clean tests-bin
-.PRECIOUS: $(O)/tests/unit/%.o $(O)/tests/fuzz/%.o
+.SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -3,7 +3,8 @@
 # when they are all present (idempotent; run as root on Debian 12).
 set -eu
 PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libzstd-dev
-libssh-dev perl openssh-server openssh-client iproute2 zstd util-linux"
+libssh-dev perl openssh-server openssh-client iproute2 zstd util-linux
+sqlite3"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

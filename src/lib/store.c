@@ -1,0 +1,916 @@
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "io.h"
+#include "nar.h"
+#include "storepath.h"
+
+#define TMP_PREFIX  ".tmp-"
+#define LOCK_SUFFIX ".lock"
+#define COPY_BUF    (1024 * 1024)
+
+struct store {
+	char *dir;
+	char *state;
+	int dirfd;
+	int lockfd; /* state/locks */
+	struct db *db;
+};
+
+static const struct timespec epoch1[2] = {{1, 0}, {1, 0}};
+
+int store_state_dir(const char **out)
+{
+	static _Thread_local char dir[4096];
+	const char *env = getenv("YONDER_STATE_DIR");
+	size_t len;
+
+	if (!env || !*env)
+		env = STORE_DEFAULT_STATE_DIR;
+	len = strlen(env);
+	while (len > 1 && env[len - 1] == '/')
+		len--;
+	if (env[0] != '/')
+		return err_set(ERR_INVALID, "state directory '%s' is not an absolute path", env);
+	if (len >= sizeof(dir))
+		return err_set(ERR_INVALID, "state directory '%s' is too long", env);
+	memcpy(dir, env, len);
+	dir[len] = '\0';
+	*out = dir;
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = strdup(path);
+	int r = 0;
+
+	if (!p)
+		return err_set(ERR_NOMEM, "out of memory");
+	for (char *c = p + 1;; c++) {
+		if (*c == '/' || *c == '\0') {
+			char saved = *c;
+
+			*c = '\0';
+			if (mkdir(p, mode) != 0 && errno != EEXIST) {
+				r = err_sys(ERR_IO, "cannot create directory '%s'", p);
+				break;
+			}
+			*c = saved;
+			if (!saved)
+				break;
+		}
+	}
+	free(p);
+	return r;
+}
+
+static int open_dir(const char *path, int *fd)
+{
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return err_sys(ERR_IO, "cannot open directory '%s'", path);
+	return 0;
+}
+
+int store_open_at(struct store **out, const char *store_dir, const char *state_dir)
+{
+	struct store *s;
+	struct buf locks = BUF_INIT(8192);
+	int r;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return err_set(ERR_NOMEM, "out of memory");
+	s->dirfd = s->lockfd = -1;
+	if (!(s->dir = strdup(store_dir)) || !(s->state = strdup(state_dir))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* The database first: it refuses another store's state before we
+	 * create anything for this store. */
+	if ((r = db_open(&s->db, state_dir, store_dir)) != 0 ||
+	    (r = buf_printf(&locks, "%s/locks", state_dir)) != 0 ||
+	    (r = mkdir_p(store_dir, 0755)) != 0 || (r = mkdir_p(locks.data, 0755)) != 0 ||
+	    (r = open_dir(store_dir, &s->dirfd)) != 0 ||
+	    (r = open_dir(locks.data, &s->lockfd)) != 0)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	buf_release(&locks);
+	store_free(s);
+	return r;
+}
+
+int store_open(struct store **out)
+{
+	const char *dir, *state;
+	int r;
+
+	*out = NULL;
+	if ((r = storedir_get(&dir)) != 0 || (r = store_state_dir(&state)) != 0)
+		return r;
+	return store_open_at(out, dir, state);
+}
+
+void store_free(struct store *s)
+{
+	if (!s)
+		return;
+	db_free(s->db);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
+	free(s->dir);
+	free(s->state);
+	free(s);
+}
+
+const char *store_dir(const struct store *s)
+{
+	return s->dir;
+}
+
+struct db *store_db(const struct store *s)
+{
+	return s->db;
+}
+
+int store_check_path(const struct store *s, const char *path)
+{
+	return storepath_check(s->dir, path);
+}
+
+/* ---- locks ----------------------------------------------------------- */
+
+/* Takes the lock NAME in locks/: 0 when held (*FD set), 1 when busy and
+ * !WAIT, or an error.  With !CREATE a missing lock file counts as busy
+ * (nothing to clean). */
+static int lock_take(struct store *s, const char *name, bool wait, bool create, int *fd)
+{
+	for (;;) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		struct stat a, b;
+		int f, rc;
+
+		f = openat(s->lockfd, name,
+			   O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+		if (f < 0) {
+			if (!create && errno == ENOENT)
+				return 1;
+			return err_sys(ERR_IO, "cannot open lock file '%s/locks/%s'", s->state,
+				       name);
+		}
+		do
+			rc = fcntl(f, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+		while (rc != 0 && errno == EINTR);
+		if (rc != 0) {
+			int e = errno;
+
+			close(f);
+			if (!wait && (e == EAGAIN || e == EACCES))
+				return 1;
+			errno = e;
+			return err_sys(ERR_IO, "cannot lock '%s/locks/%s'", s->state, name);
+		}
+		/* Whoever held it may have unlinked it before letting go. */
+		if (fstat(f, &a) == 0 && fstatat(s->lockfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+			*fd = f;
+			return 0;
+		}
+		close(f);
+		if (!create)
+			return 1;
+	}
+}
+
+static void lock_drop(struct store *s, const char *name, int *fd)
+{
+	if (*fd < 0)
+		return;
+	unlinkat(s->lockfd, name, 0);
+	close(*fd);
+	*fd = -1;
+}
+
+/* ---- adding ---------------------------------------------------------- */
+
+/* The NAR hash is computed on a second thread, so that hashing (about
+ * 0.55 s per GiB) overlaps reading and writing the copy instead of adding
+ * to it.  Bytes are batched into slots of HP_SLOT bytes (which also turns
+ * the many small NAR tokens into few SHA-256 calls); the writer waits
+ * only when all HP_SLOTS slots are queued. */
+#define HP_SLOTS 4
+#define HP_SLOT  (1024 * 1024)
+
+struct hpipe {
+	struct sink sink;
+	struct sha256 sha;
+	uint64_t size;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *buf[HP_SLOTS];
+	size_t len[HP_SLOTS];
+	unsigned long head, tail; /* slots [tail, head) are queued */
+	size_t fill;              /* bytes in slot head % HP_SLOTS */
+	bool done;
+	bool running;
+};
+
+static void *hpipe_main(void *arg)
+{
+	struct hpipe *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		unsigned i;
+
+		while (h->tail == h->head && !h->done)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->tail == h->head)
+			break;
+		i = (unsigned)(h->tail % HP_SLOTS);
+		pthread_mutex_unlock(&h->mu);
+		sha256_update(&h->sha, h->buf[i], h->len[i]);
+		pthread_mutex_lock(&h->mu);
+		h->tail++;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/* Queues the slot being filled and waits for a free one. */
+static void hpipe_push(struct hpipe *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->len[h->head % HP_SLOTS] = h->fill;
+	h->head++;
+	pthread_cond_broadcast(&h->cv);
+	while (h->head - h->tail == HP_SLOTS)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+	h->fill = 0;
+}
+
+static int hpipe_write(struct sink *sk, const void *p, size_t n)
+{
+	struct hpipe *h = (struct hpipe *)sk;
+	const unsigned char *c = p;
+
+	h->size += n;
+	while (n) {
+		size_t k = HP_SLOT - h->fill < n ? HP_SLOT - h->fill : n;
+
+		memcpy(h->buf[h->head % HP_SLOTS] + h->fill, c, k);
+		h->fill += k;
+		c += k;
+		n -= k;
+		if (h->fill == HP_SLOT)
+			hpipe_push(h);
+	}
+	return 0;
+}
+
+static void hpipe_stop(struct hpipe *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->done = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->thread, NULL);
+	h->running = false;
+}
+
+static void hpipe_free(struct hpipe *h)
+{
+	if (!h)
+		return;
+	if (h->running) {
+		hpipe_stop(h);
+		sha256_release(&h->sha);
+	}
+	for (int i = 0; i < HP_SLOTS; i++)
+		free(h->buf[i]);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+static int hpipe_new(struct hpipe **out)
+{
+	struct hpipe *h = calloc(1, sizeof(*h));
+	int r;
+
+	*out = NULL;
+	if (!h)
+		return err_set(ERR_NOMEM, "out of memory");
+	h->sink.write = hpipe_write;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	for (int i = 0; i < HP_SLOTS; i++) {
+		if (!(h->buf[i] = malloc(HP_SLOT))) {
+			hpipe_free(h);
+			return err_set(ERR_NOMEM, "out of memory");
+		}
+	}
+	if ((r = sha256_init(&h->sha)) != 0) {
+		hpipe_free(h);
+		return r;
+	}
+	if ((r = pthread_create(&h->thread, NULL, hpipe_main, h)) != 0) {
+		sha256_release(&h->sha);
+		hpipe_free(h);
+		errno = r;
+		return err_sys(ERR_INTERNAL, "cannot start a hashing thread");
+	}
+	h->running = true;
+	*out = h;
+	return 0;
+}
+
+/* Hashes what is still queued and writes the digest and byte count. */
+static void hpipe_finish(struct hpipe *h, uint8_t out[SHA256_LEN], uint64_t *size)
+{
+	if (h->fill) {
+		pthread_mutex_lock(&h->mu);
+		h->len[h->head % HP_SLOTS] = h->fill;
+		h->head++;
+		pthread_mutex_unlock(&h->mu);
+		h->fill = 0;
+	}
+	hpipe_stop(h);
+	sha256_final(&h->sha, out);
+	*size = h->size;
+}
+
+/* What one add computes. */
+struct added {
+	uint8_t nar_hash[SHA256_LEN];
+	uint64_t nar_size;
+	uint8_t flat_hash[SHA256_LEN]; /* flat adds only */
+};
+
+/* Starts the disk writes of a file's data while the copy goes on (no
+ * waiting: SYNC_FILE_RANGE_WRITE), so that the one syncfs() at the end
+ * finds little left to write and the kernel does not throttle the copy
+ * for having too many dirty pages.  It wraps the restorer's visitor. */
+#define KICK_EVERY (8u << 20)
+
+struct kick {
+	struct nar_restorer *rs;
+	uint64_t off, kicked;
+	struct nar_visitor v;
+};
+
+static void kick_range(int fd, uint64_t from, uint64_t to)
+{
+	if (fd >= 0 && to > from)
+		sync_file_range(fd, (off64_t)from, (off64_t)(to - from), SYNC_FILE_RANGE_WRITE);
+}
+
+static int k_file_begin(void *ctx, bool x, uint64_t size)
+{
+	struct kick *k = ctx;
+
+	k->off = k->kicked = 0;
+	return k->rs->v.file_begin(k->rs->v.ctx, x, size);
+}
+
+static int k_file_data(void *ctx, const void *p, size_t n)
+{
+	struct kick *k = ctx;
+	int r = k->rs->v.file_data(k->rs->v.ctx, p, n);
+
+	k->off += n;
+	if (r == 0 && k->off - k->kicked >= KICK_EVERY) {
+		kick_range(k->rs->filefd, k->kicked, k->off);
+		k->kicked = k->off;
+	}
+	return r;
+}
+
+static int k_file_end(void *ctx)
+{
+	struct kick *k = ctx;
+
+	return k->rs->v.file_end(k->rs->v.ctx);
+}
+
+static int k_symlink(void *ctx, const char *target, size_t len)
+{
+	struct kick *k = ctx;
+
+	return k->rs->v.symlink(k->rs->v.ctx, target, len);
+}
+
+static int k_dir_begin(void *ctx)
+{
+	struct kick *k = ctx;
+
+	return k->rs->v.dir_begin(k->rs->v.ctx);
+}
+
+static int k_entry_begin(void *ctx, const char *name, size_t len)
+{
+	struct kick *k = ctx;
+
+	return k->rs->v.entry_begin(k->rs->v.ctx, name, len);
+}
+
+static int k_entry_end(void *ctx)
+{
+	struct kick *k = ctx;
+
+	return k->rs->v.entry_end(k->rs->v.ctx);
+}
+
+static int k_dir_end(void *ctx)
+{
+	struct kick *k = ctx;
+
+	return k->rs->v.dir_end(k->rs->v.ctx);
+}
+
+static void kick_init(struct kick *k, struct nar_restorer *rs)
+{
+	k->rs = rs;
+	k->off = k->kicked = 0;
+	k->v = (struct nar_visitor){
+	    .ctx = k,
+	    .file_begin = k_file_begin,
+	    .file_data = k_file_data,
+	    .file_end = k_file_end,
+	    .symlink = k_symlink,
+	    .dir_begin = k_dir_begin,
+	    .entry_begin = k_entry_begin,
+	    .entry_end = k_entry_end,
+	    .dir_end = k_dir_end,
+	};
+}
+
+/* Copies (or only hashes, when TMP is NULL) the tree SRC. */
+static int copy_tree(struct store *s, const char *src, const char *tmp, struct added *a)
+{
+	struct hpipe *hp;
+	struct nar_restorer *rs = NULL;
+	struct nar_writer w;
+	struct nar_tee tee;
+	struct kick kick;
+	int r;
+
+	if ((r = hpipe_new(&hp)) != 0)
+		return r;
+	nar_writer_init(&w, &hp->sink);
+	if (!tmp) {
+		r = nar_walk(AT_FDCWD, src, &w.v);
+	} else if (!(rs = malloc(sizeof(*rs)))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+	} else {
+		nar_restorer_init(rs, s->dirfd, tmp, NAR_CANONICAL);
+		kick_init(&kick, rs);
+		nar_tee_init(&tee, &w.v, &kick.v);
+		r = nar_walk(AT_FDCWD, src, &tee.v);
+		nar_restorer_release(rs);
+		free(rs);
+	}
+	if (r == 0)
+		hpipe_finish(hp, a->nar_hash, &a->nar_size);
+	hpipe_free(hp);
+	return r;
+}
+
+/* Copies (or only hashes, when TMP is NULL) the bytes of the file SRC,
+ * computing both the hash of the bytes and that of the file's NAR. */
+static int copy_flat(struct store *s, const char *src, const char *tmp, struct added *a)
+{
+	struct hpipe *hp = NULL;
+	struct sha256 flat = {NULL};
+	struct nar_writer w;
+	unsigned char *buf = malloc(COPY_BUF);
+	struct stat st;
+	uint64_t left, kicked = 0;
+	int in = -1, out = -1, r;
+
+	if (!buf) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out0;
+	}
+	if ((r = hpipe_new(&hp)) != 0)
+		goto out0;
+	if ((r = sha256_init(&flat)) != 0)
+		goto out;
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0) {
+		r = err_sys(errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot open '%s'", src);
+		goto out;
+	}
+	if (fstat(in, &st) != 0) {
+		r = err_sys(ERR_IO, "cannot stat '%s'", src);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = err_set(ERR_INVALID, "'%s' is not a regular file (--flat adds one file)", src);
+		goto out;
+	}
+	posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (tmp) {
+		out = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			     0444);
+		if (out < 0) {
+			r = err_sys(ERR_IO, "cannot create '%s/%s'", s->dir, tmp);
+			goto out;
+		}
+	}
+	nar_writer_init(&w, &hp->sink);
+	if ((r = w.v.file_begin(w.v.ctx, false, (uint64_t)st.st_size)) != 0)
+		goto out;
+	for (left = (uint64_t)st.st_size; left;) {
+		ssize_t got = read(in, buf, left < COPY_BUF ? (size_t)left : COPY_BUF);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = err_sys(ERR_IO, "cannot read '%s'", src);
+			goto out;
+		}
+		if (got == 0) {
+			r = err_set(ERR_IO, "'%s' shrank while being read", src);
+			goto out;
+		}
+		sha256_update(&flat, buf, (size_t)got);
+		if ((r = w.v.file_data(w.v.ctx, buf, (size_t)got)) != 0)
+			goto out;
+		if (out >= 0 && (r = write_all(out, buf, (size_t)got, tmp)) != 0)
+			goto out;
+		left -= (uint64_t)got;
+		if ((uint64_t)st.st_size - left - kicked >= KICK_EVERY) {
+			kick_range(out, kicked, (uint64_t)st.st_size - left);
+			kicked = (uint64_t)st.st_size - left;
+		}
+	}
+	if ((r = w.v.file_end(w.v.ctx)) != 0)
+		goto out;
+	if (out >= 0) {
+		if (futimens(out, epoch1) != 0) {
+			r = err_sys(ERR_IO, "cannot set the time of '%s/%s'", s->dir, tmp);
+			goto out;
+		}
+		r = close(out);
+		out = -1;
+		if (r != 0) {
+			r = err_sys(ERR_IO, "cannot write '%s/%s'", s->dir, tmp);
+			goto out;
+		}
+	}
+	sha256_final(&flat, a->flat_hash);
+	hpipe_finish(hp, a->nar_hash, &a->nar_size);
+	r = 0;
+	goto out0;
+out:
+	sha256_release(&flat);
+out0:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	free(buf);
+	hpipe_free(hp);
+	return r;
+}
+
+static int path_for(const char *store_dir, const char *name, unsigned flags, const struct added *a,
+		    char **out)
+{
+	if (flags & STORE_ADD_FLAT)
+		return storepath_fixed(store_dir, false, a->flat_hash, name, out);
+	return storepath_source(store_dir, a->nar_hash, name, NULL, 0, false, out);
+}
+
+int store_path_of(const char *store_dir, const char *src, const char *name, unsigned flags,
+		  char **out)
+{
+	struct added a;
+	int r;
+
+	*out = NULL;
+	if ((r = storepath_check_name(name, strlen(name))) != 0)
+		return err_prefix(r, "cannot add '%s'", src);
+	r = (flags & STORE_ADD_FLAT) ? copy_flat(NULL, src, NULL, &a)
+				     : copy_tree(NULL, src, NULL, &a);
+	if (r != 0)
+		return r;
+	return path_for(store_dir, name, flags, &a, out);
+}
+
+static int temp_name(char out[32])
+{
+	uint8_t rnd[8];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return err_sys(ERR_INTERNAL, "getrandom");
+	hash_to_base16(rnd, sizeof(rnd), out + strlen(TMP_PREFIX));
+	memcpy(out, TMP_PREFIX, strlen(TMP_PREFIX));
+	return 0;
+}
+
+static void lock_name(char *out, size_t n, const char *base, size_t len)
+{
+	snprintf(out, n, "%.*s" LOCK_SUFFIX, (int)len, base);
+}
+
+int store_add(struct store *s, const char *src, const char *name, unsigned flags, char **out)
+{
+	char tmp[32], tmplock[48], pathlock[48];
+	int tmpfd = -1, pathfd = -1, r, valid;
+	bool renamed = false;
+	struct path_info pi = PATH_INFO_INIT;
+	struct added a;
+	const char *base;
+	char ca[32 + SHA256_NIX32_LEN];
+
+	*out = NULL;
+	if ((r = storepath_check_name(name, strlen(name))) != 0)
+		return err_prefix(r, "cannot add '%s'", src);
+	if ((r = temp_name(tmp)) != 0)
+		return r;
+	lock_name(tmplock, sizeof(tmplock), tmp, strlen(tmp));
+	if ((r = lock_take(s, tmplock, true, true, &tmpfd)) != 0)
+		return r;
+	r = (flags & STORE_ADD_FLAT) ? copy_flat(s, src, tmp, &a) : copy_tree(s, src, tmp, &a);
+	if (r != 0)
+		goto fail;
+	db_test_point("copied");
+	if ((r = path_for(s->dir, name, flags, &a, &pi.path)) != 0)
+		goto fail;
+	base = storepath_base(pi.path);
+	lock_name(pathlock, sizeof(pathlock), base, PATH_HASH_NIX32_LEN);
+	if ((r = lock_take(s, pathlock, true, true, &pathfd)) != 0)
+		goto fail;
+	if ((valid = db_is_valid(s->db, pi.path)) < 0) {
+		r = valid;
+		goto fail;
+	}
+	if (valid) {
+		if ((r = rm_rf_at(s->dirfd, tmp)) != 0)
+			goto fail;
+		goto done;
+	}
+	/* An unregistered leftover of a crashed add or delete. */
+	if ((r = rm_rf_at(s->dirfd, base)) != 0)
+		goto fail;
+	if (renameat2(s->dirfd, tmp, s->dirfd, base, RENAME_NOREPLACE) != 0) {
+		r = err_sys(ERR_IO, "cannot rename '%s/%s' to '%s'", s->dir, tmp, pi.path);
+		goto fail;
+	}
+	renamed = true;
+	db_test_point("renamed");
+	lock_drop(s, tmplock, &tmpfd);
+	if (syncfs(s->dirfd) != 0) {
+		r = err_sys(ERR_IO, "cannot sync the file system of '%s'", s->dir);
+		goto fail;
+	}
+	db_test_point("synced");
+	memcpy(pi.nar_hash, a.nar_hash, SHA256_LEN);
+	pi.nar_size = a.nar_size;
+	if (flags & STORE_ADD_FLAT) {
+		memcpy(ca, "fixed:sha256:", 13);
+		hash_to_nix32(a.flat_hash, SHA256_LEN, ca + 13);
+	} else {
+		memcpy(ca, "fixed:r:sha256:", 15);
+		hash_to_nix32(a.nar_hash, SHA256_LEN, ca + 15);
+	}
+	if (!(pi.ca = strdup(ca))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if ((r = db_register(s->db, &pi, 1)) != 0)
+		goto fail;
+	db_test_point("registered");
+done:
+	*out = pi.path;
+	pi.path = NULL;
+	r = 0;
+	goto out;
+fail:
+	if (tmpfd >= 0 || renamed) {
+		char saved[2048];
+
+		/* Still under our locks and not valid: ours to remove. */
+		snprintf(saved, sizeof(saved), "%s", err_msg());
+		rm_rf_at(s->dirfd, renamed ? storepath_base(pi.path) : tmp);
+		err_set(r, "%s", saved);
+	}
+out:
+	lock_drop(s, tmplock, &tmpfd);
+	if (pathfd >= 0)
+		lock_drop(s, pathlock, &pathfd);
+	path_info_release(&pi);
+	return r;
+}
+
+/* ---- verify, delete, gc ---------------------------------------------- */
+
+int store_verify(struct store *s, const char *path, bool check_contents)
+{
+	struct path_info pi = PATH_INFO_INIT;
+	struct stat st;
+	uint8_t h[SHA256_LEN];
+	uint64_t size;
+	int r;
+
+	if ((r = store_check_path(s, path)) != 0 || (r = db_query_info(s->db, path, &pi)) != 0)
+		goto out;
+	if (fstatat(s->dirfd, storepath_base(path), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		r = errno == ENOENT
+			? err_set(ERR_NOTFOUND, "'%s': valid, but its files are missing", path)
+			: err_sys(ERR_IO, "cannot stat '%s'", path);
+		goto out;
+	}
+	if (!check_contents)
+		goto out;
+	if ((r = nar_hash_path(s->dirfd, storepath_base(path), h, &size)) != 0) {
+		r = err_prefix(r, "'%s'", path);
+		goto out;
+	}
+	if (memcmp(h, pi.nar_hash, SHA256_LEN) != 0 || size != pi.nar_size) {
+		char want[SHA256_NIX32_LEN + 1], got[SHA256_NIX32_LEN + 1];
+
+		hash_to_nix32(pi.nar_hash, SHA256_LEN, want);
+		hash_to_nix32(h, SHA256_LEN, got);
+		r = err_set(ERR_MISMATCH,
+			    "'%s': contents changed: expected NAR sha256:%s (%llu bytes), got "
+			    "sha256:%s (%llu bytes)",
+			    path, want, (unsigned long long)pi.nar_size, got,
+			    (unsigned long long)size);
+	}
+out:
+	path_info_release(&pi);
+	return r;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store_delete(struct store *s, const char *const *paths, size_t n)
+{
+	const char **sorted = NULL;
+	int *fds = NULL, r = 0;
+	size_t m = 0;
+	char name[48];
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((r = store_check_path(s, paths[i])) != 0)
+			return r;
+	sorted = malloc(n * sizeof(*sorted));
+	fds = malloc(n * sizeof(*fds));
+	if (!sorted || !fds) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(sorted, paths, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_str);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || strcmp(sorted[m - 1], sorted[i]) != 0)
+			sorted[m++] = sorted[i];
+	for (size_t i = 0; i < m; i++)
+		fds[i] = -1;
+	/* Locks in sorted order, so that two deleters cannot deadlock. */
+	for (size_t i = 0; i < m; i++) {
+		lock_name(name, sizeof(name), storepath_base(sorted[i]), PATH_HASH_NIX32_LEN);
+		if ((r = lock_take(s, name, true, true, &fds[i])) != 0)
+			goto out;
+	}
+	if ((r = db_delete(s->db, sorted, m)) != 0)
+		goto out;
+	for (size_t i = 0; i < m && r == 0; i++)
+		if ((r = rm_rf_at(s->dirfd, storepath_base(sorted[i]))) != 0)
+			r = err_prefix(r, "deleting '%s'", sorted[i]);
+out:
+	for (size_t i = 0; fds && i < m; i++) {
+		lock_name(name, sizeof(name), storepath_base(sorted[i]), PATH_HASH_NIX32_LEN);
+		lock_drop(s, name, &fds[i]);
+	}
+	free(fds);
+	free(sorted);
+	return r;
+}
+
+/* Lists the entries of the directory FD (not "." and ".."), sorted. */
+static int list_dir(int fd, const char *what, struct db_list *out)
+{
+	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *e;
+	DIR *d;
+	int r = 0;
+
+	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
+		r = err_sys(ERR_IO, "cannot list '%s'", what);
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return r;
+	}
+	while ((e = readdir(d)) != NULL && r == 0)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			r = db_list_push(out, e->d_name);
+	closedir(d);
+	if (r == 0 && out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+	return r;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+int store_gc(struct store *s, struct db_list *removed)
+{
+	struct db_list names = DB_LIST_INIT, locks = DB_LIST_INIT;
+	struct buf full = BUF_INIT(8192);
+	char name[300];
+	int r, fd;
+
+	if ((r = list_dir(s->dirfd, s->dir, &names)) != 0)
+		goto out;
+	for (size_t i = 0; i < names.n; i++) {
+		const char *e = names.v[i];
+		size_t lock_len;
+		int v;
+
+		buf_reset(&full);
+		if ((r = buf_printf(&full, "%s/%s", s->dir, e)) != 0)
+			goto out;
+		if (!strncmp(e, TMP_PREFIX, strlen(TMP_PREFIX))) {
+			lock_len = strlen(e);
+			if (lock_len + sizeof(LOCK_SUFFIX) > sizeof(name))
+				continue; /* not one of our names */
+		} else if (storepath_check(s->dir, full.data) == 0) {
+			if ((v = db_is_valid(s->db, full.data)) != 0) {
+				if (v < 0) {
+					r = v;
+					goto out;
+				}
+				continue;
+			}
+			lock_len = PATH_HASH_NIX32_LEN;
+		} else {
+			continue; /* not ours */
+		}
+		lock_name(name, sizeof(name), e, lock_len);
+		if ((v = lock_take(s, name, false, true, &fd)) != 0) {
+			if (v < 0) {
+				r = v;
+				goto out;
+			}
+			continue; /* busy: a live add or delete */
+		}
+		/* Under the path lock, validity cannot change under us. */
+		v = lock_len == PATH_HASH_NIX32_LEN ? db_is_valid(s->db, full.data) : 0;
+		if (v == 0 && (v = rm_rf_at(s->dirfd, e)) == 0)
+			v = db_list_push(removed, full.data);
+		lock_drop(s, name, &fd);
+		if (v < 0) {
+			r = v;
+			goto out;
+		}
+	}
+	/* Lock files left by killed processes. */
+	if ((r = list_dir(s->lockfd, "locks", &locks)) != 0)
+		goto out;
+	for (size_t i = 0; i < locks.n; i++) {
+		if (!has_suffix(locks.v[i], LOCK_SUFFIX))
+			continue;
+		if ((r = lock_take(s, locks.v[i], false, false, &fd)) < 0)
+			goto out;
+		if (r == 0)
+			lock_drop(s, locks.v[i], &fd);
+		r = 0;
+	}
+out:
+	buf_release(&full);
+	db_list_release(&names);
+	db_list_release(&locks);
+	return r;
+}

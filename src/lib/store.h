@@ -1,0 +1,106 @@
+/* store.h — the store: adding items, verifying, deleting, collecting
+ * leftovers.
+ *
+ * Layout.  The store directory is $YONDER_STORE_DIR (storedir_get); the
+ * state directory is $YONDER_STATE_DIR, default /var/yonder, holding the
+ * database (db.h) at db/db.sqlite and the lock files under locks/.
+ *
+ * Validity lives only in the database.  An item is added thus:
+ *   1. take the lock of a fresh temporary name ".tmp-<16 hex>" and keep it
+ *      for as long as the temporary exists;
+ *   2. one pass over the source: nar_walk → tee(NAR writer → SHA-256,
+ *      canonical restorer into the temporary) — modes 0444/0555, mtime 1,
+ *      no setuid/setgid/sticky, owned by us (the store owner); the hash
+ *      runs on a second thread and the disk writes start as data arrives;
+ *   3. compute the store path, take its lock ("<hash part>.lock");
+ *   4. if the path is already valid: drop the temporary, done;
+ *   5. otherwise remove any unregistered leftover at the final name,
+ *      rename the temporary into place, syncfs() the store's file system
+ *      once (no fsync per file: that one call makes the data and the
+ *      rename durable), register in one transaction (durable on commit),
+ *      unlock.
+ * So a crash at any instant leaves at most an unregistered leftover — a
+ * temporary whose lock is free, or a final name that is not valid — which
+ * the next add of that path or store_gc() removes.  Two processes adding
+ * the same item at once both copy it, but one registers it and the other
+ * finds it valid and drops its copy.
+ *
+ * Locks are open-file-description fcntl locks (F_OFD_SETLK[W]) on files in
+ * locks/, so the kernel releases them when a process dies, and two threads
+ * or two handles of one process exclude each other too.  A lock file is
+ * unlinked by whoever releases it; a taker checks, once it holds the lock,
+ * that the file it locked is still the one at that name, and retries if
+ * not.
+ *
+ * Every function returns 0 or a negative ERR_* code with a message.
+ */
+#ifndef YONDER_STORE_H
+#define YONDER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "hash.h"
+
+#define STORE_DEFAULT_STATE_DIR "/var/yonder"
+
+/* $YONDER_STATE_DIR or /var/yonder, trailing slashes removed.  ERR_INVALID
+ * when not absolute.  Static storage. */
+int store_state_dir(const char **out);
+
+struct store;
+
+/* Opens the store of $YONDER_STORE_DIR with the state of
+ * $YONDER_STATE_DIR, creating the directories and the database when
+ * missing.  Free *OUT with store_free(). */
+int store_open(struct store **out);
+/* The same with explicit directories (both absolute). */
+int store_open_at(struct store **out, const char *store_dir, const char *state_dir);
+void store_free(struct store *s);
+
+const char *store_dir(const struct store *s);
+struct db *store_db(const struct store *s);
+
+/* Checks that PATH is a store path of S's store (not a path inside one, not
+ * a symlink to one): ERR_FORMAT naming PATH. */
+int store_check_path(const struct store *s, const char *path);
+
+enum {
+	STORE_ADD_FLAT = 1, /* SRC is a file; its bytes are hashed, as
+			     * `nix-store --add-fixed sha256` does */
+};
+
+/* The store path SRC would get under NAME in STORE_DIR, without touching
+ * any store (so any STORE_DIR will do, /nix/store included).  Recursive
+ * (like `nix-store --add`) unless FLAGS has STORE_ADD_FLAT.  *OUT is
+ * allocated. */
+int store_path_of(const char *store_dir, const char *src, const char *name, unsigned flags,
+		  char **out);
+
+/* Adds SRC (a file or tree; the root is not followed if it is a symlink,
+ * except with STORE_ADD_FLAT, where SRC must lead to a regular file) to
+ * the store under NAME, as described above, and sets *OUT to its store
+ * path (allocated).  Adding an item that is already valid is not an
+ * error. */
+int store_add(struct store *s, const char *src, const char *name, unsigned flags, char **out);
+
+/* Checks one valid path: ERR_NOTFOUND when it is not valid or its files
+ * are missing; with CHECK_CONTENTS, ERR_MISMATCH when its NAR hash or size
+ * differs from the database (the message gives expected and got). */
+int store_verify(struct store *s, const char *path, bool check_contents);
+
+/* Deletes the N paths (files and database rows) together; refused
+ * (ERR_REFERENCED, naming a referrer) when a valid path outside them
+ * refers to one of them.  Rows go first, then files: a crash in between
+ * leaves unregistered leftovers for store_gc(). */
+int store_delete(struct store *s, const char *const *paths, size_t n);
+
+/* Removes unregistered leftovers: temporaries whose lock is free, and
+ * entries named like store paths that are not valid and whose path lock
+ * is free; then stale lock files.  Appends what it removed (full names in
+ * the store) to REMOVED.  Entries that look like neither are left alone. */
+int store_gc(struct store *s, struct db_list *removed);
+
+#endif

@@ -1,0 +1,1 @@
+(build-machine (name "a") (port 22a))

@@ -1,0 +1,1 @@
+(define |odd name| 1)

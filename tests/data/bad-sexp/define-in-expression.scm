@@ -1,0 +1,1 @@
+(list (define x 1))

@@ -1,0 +1,3 @@
+(build-machine
+  (name "a")
+  (name "b"))

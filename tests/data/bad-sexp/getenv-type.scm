@@ -1,0 +1,1 @@
+(getenv 'HOME)

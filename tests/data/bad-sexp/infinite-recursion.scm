@@ -1,0 +1,2 @@
+(define (loop x) (list (loop x)))
+(loop 1)

@@ -1,0 +1,2 @@
+(define m (build-machine (name "a")))
+(build-machine (name "b") (inherit m))

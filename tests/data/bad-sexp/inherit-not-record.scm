@@ -1,0 +1,1 @@
+(build-machine (inherit "a") (name "b"))

@@ -1,0 +1,2 @@
+(build-machine (name "a")
+  (parallel-builds 9223372036854775808))

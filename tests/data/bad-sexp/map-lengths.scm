@@ -1,0 +1,1 @@
+(map string-append '("a" "b") '("c"))

@@ -1,0 +1,3 @@
+(let ([x "a"]
+      [y "b")
+  (list x y))

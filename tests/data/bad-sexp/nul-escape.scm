@@ -1,0 +1,1 @@
+(define s "a\0b")

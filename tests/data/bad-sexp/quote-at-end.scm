@@ -1,0 +1,2 @@
+(define systems (list "x86_64-linux"))
+'

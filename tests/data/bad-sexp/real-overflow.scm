@@ -1,0 +1,1 @@
+(build-machine (name "a") (speed 1e400))

@@ -1,0 +1,1 @@
+(define f (lambda args args))

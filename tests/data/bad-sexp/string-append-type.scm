@@ -1,0 +1,3 @@
+(define port 22)
+(string-append "host:"
+               port)

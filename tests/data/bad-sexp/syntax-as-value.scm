@@ -1,0 +1,1 @@
+(map build-machine (list 1))

@@ -1,0 +1,2 @@
+(define user "bob")
+(list user host)

@@ -1,0 +1,1 @@
+(define key "C:\keys\id")

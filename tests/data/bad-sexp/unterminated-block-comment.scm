@@ -1,0 +1,4 @@
+(define x 1)
+#| outer
+   #| inner |#
+   still in the outer comment

@@ -1,0 +1,2 @@
+(define (machine name) (build-machine (name name)))
+(list (machine "a" "b"))

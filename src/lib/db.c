@@ -1,12 +1,14 @@
 #include "db.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "err.h"
@@ -318,12 +320,41 @@ fail:
 	return r;
 }
 
+/* Takes the lock file next to the database (F_OFD_SETLKW: released by the
+ * kernel if we die). */
+static int init_lock(struct db *db, int *fd)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	struct buf name = BUF_INIT(4096);
+	int f, rc, r = 0;
+
+	if ((r = buf_printf(&name, "%s.lock", db->file)) != 0)
+		return r;
+	f = open(name.data, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (f < 0) {
+		r = err_sys(ERR_IO, "cannot open '%s'", name.data);
+		goto out;
+	}
+	do
+		rc = fcntl(f, F_OFD_SETLKW, &fl);
+	while (rc != 0 && errno == EINTR);
+	if (rc != 0) {
+		r = err_sys(ERR_IO, "cannot lock '%s'", name.data);
+		close(f);
+		goto out;
+	}
+	*fd = f;
+out:
+	buf_release(&name);
+	return r;
+}
+
 int db_open(struct db **out, const char *state_dir, const char *store_dir)
 {
 	struct db *db = NULL;
 	struct buf dir = BUF_INIT(4096);
 	char *recorded = NULL, *mode = NULL;
-	int version, r;
+	int version, r, initfd = -1;
 
 	*out = NULL;
 	if ((r = buf_printf(&dir, "%s/db", state_dir)) != 0 || (r = mkdir_p(dir.data)) != 0)
@@ -345,6 +376,10 @@ int db_open(struct db **out, const char *state_dir, const char *store_dir)
 	}
 	sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(db->h, 1);
+	/* Switching to WAL and creating the schema do not wait on SQLite's busy
+	 * handler: processes opening a new database at once take turns here. */
+	if ((r = init_lock(db, &initfd)) != 0)
+		goto out;
 	{
 		sqlite3_stmt *s = NULL;
 
@@ -378,6 +413,8 @@ int db_open(struct db **out, const char *state_dir, const char *store_dir)
 			    version, DB_SCHEMA_VERSION);
 		goto out;
 	}
+	close(initfd);
+	initfd = -1;
 	if ((r = get_store_dir(db, &recorded)) != 0)
 		goto out;
 	if (!recorded || strcmp(recorded, store_dir) != 0) {
@@ -388,6 +425,8 @@ int db_open(struct db **out, const char *state_dir, const char *store_dir)
 	*out = db;
 	db = NULL;
 out:
+	if (initfd >= 0)
+		close(initfd);
 	free(mode);
 	free(recorded);
 	buf_release(&dir);

@@ -634,58 +634,223 @@ static void lock_name(char *out, size_t n, const char *base, size_t len)
 	snprintf(out, n, "%.*s" LOCK_SUFFIX, (int)len, base);
 }
 
-int store_add(struct store *s, const char *src, const char *name, unsigned flags, char **out)
-{
-	char tmp[32], tmplock[48], pathlock[48];
-	int tmpfd = -1, pathfd = -1, r, valid;
-	bool renamed = false;
-	struct path_info pi = PATH_INFO_INIT;
-	struct added a;
-	const char *base;
-	char ca[32 + SHA256_NIX32_LEN];
+/* ---- staging: temporaries made valid together ------------------------ */
 
-	*out = NULL;
-	if ((r = storepath_check_name(name, strlen(name))) != 0)
-		return err_prefix(r, "cannot add '%s'", src);
-	if ((r = temp_name(tmp)) != 0)
-		return r;
-	lock_name(tmplock, sizeof(tmplock), tmp, strlen(tmp));
-	if ((r = lock_take(s, tmplock, true, true, &tmpfd)) != 0)
-		return r;
-	r = (flags & STORE_ADD_FLAT) ? copy_flat(s, src, tmp, &a) : copy_tree(s, src, tmp, &a);
-	if (r != 0)
-		goto fail;
-	db_test_point("copied");
-	if ((r = path_for(s->dir, name, flags, &a, &pi.path)) != 0)
-		goto fail;
-	base = storepath_base(pi.path);
-	lock_name(pathlock, sizeof(pathlock), base, PATH_HASH_NIX32_LEN);
-	if ((r = lock_take(s, pathlock, true, true, &pathfd)) != 0)
-		goto fail;
-	if ((valid = db_is_valid(s->db, pi.path)) < 0) {
-		r = valid;
-		goto fail;
+struct stage_item {
+	char tmp[32];
+	char lock[48];
+	int lockfd;  /* held while the temporary exists */
+	bool placed; /* renamed to its final name, not yet valid */
+	bool done;   /* valid, or dropped because it already was */
+};
+
+struct store_stage {
+	struct store *s;
+	struct stage_item *items;
+	size_t n, cap;
+};
+
+int store_dirfd(const struct store *s)
+{
+	return s->dirfd;
+}
+
+int store_stage_new(struct store *s, struct store_stage **out)
+{
+	struct store_stage *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return err_set(ERR_NOMEM, "out of memory");
+	st->s = s;
+	*out = st;
+	return 0;
+}
+
+int store_stage_tmp(struct store_stage *st, const char **name)
+{
+	struct stage_item *it;
+	int r;
+
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? 2 * st->cap : 8;
+		struct stage_item *v = realloc(st->items, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(ERR_NOMEM, "out of memory");
+		st->items = v;
+		st->cap = cap;
 	}
-	if (valid) {
-		if ((r = rm_rf_at(s->dirfd, tmp)) != 0)
+	it = &st->items[st->n];
+	memset(it, 0, sizeof(*it));
+	it->lockfd = -1;
+	if ((r = temp_name(it->tmp)) != 0)
+		return r;
+	lock_name(it->lock, sizeof(it->lock), it->tmp, strlen(it->tmp));
+	if ((r = lock_take(st->s, it->lock, true, true, &it->lockfd)) != 0)
+		return r;
+	st->n++;
+	*name = it->tmp;
+	return 0;
+}
+
+static const struct path_info *sort_infos;
+
+static int cmp_by_path(const void *a, const void *b)
+{
+	return strcmp(sort_infos[*(const size_t *)a].path, sort_infos[*(const size_t *)b].path);
+}
+
+int store_stage_commit(struct store_stage *st, const struct path_info *infos, size_t n)
+{
+	struct store *s = st->s;
+	size_t *order = NULL, nreg = 0;
+	struct path_info *reg = NULL;
+	int *pathfd = NULL;
+	char (*pathlock)[48] = NULL;
+	int r = 0, valid;
+
+	if (n != st->n)
+		return err_set(ERR_INTERNAL, "store stage: %zu infos for %zu temporaries", n, st->n);
+	if (n == 0)
+		return 0;
+	order = malloc(n * sizeof(*order));
+	pathfd = malloc(n * sizeof(*pathfd));
+	pathlock = malloc(n * sizeof(*pathlock));
+	reg = malloc(n * sizeof(*reg));
+	if (!order || !pathfd || !pathlock || !reg) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		order[i] = i;
+		pathfd[i] = -1;
+		if ((r = storepath_check(s->dir, infos[i].path)) != 0)
+			goto out;
+	}
+	/* Path locks in one global order, so that two batches cannot deadlock. */
+	sort_infos = infos;
+	qsort(order, n, sizeof(*order), cmp_by_path);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k];
+		struct stage_item *it = &st->items[i];
+		const char *base = storepath_base(infos[i].path);
+
+		if (k > 0 && !strcmp(infos[order[k - 1]].path, infos[i].path)) {
+			it->done = true; /* the same item twice in one batch */
+			continue;
+		}
+		lock_name(pathlock[i], sizeof(pathlock[i]), base, PATH_HASH_NIX32_LEN);
+		if ((r = lock_take(s, pathlock[i], true, true, &pathfd[i])) != 0)
 			goto fail;
-		goto done;
+		if ((valid = db_is_valid(s->db, infos[i].path)) < 0) {
+			r = valid;
+			goto fail;
+		}
+		if (valid) {
+			it->done = true;
+			continue;
+		}
+		/* An unregistered leftover of a crashed add or delete. */
+		if ((r = rm_rf_at(s->dirfd, base)) != 0)
+			goto fail;
+		if (renameat2(s->dirfd, it->tmp, s->dirfd, base, RENAME_NOREPLACE) != 0) {
+			r = err_sys(ERR_IO, "cannot rename '%s/%s' to '%s'", s->dir, it->tmp,
+				    infos[i].path);
+			goto fail;
+		}
+		it->placed = true;
+		lock_drop(s, it->lock, &it->lockfd);
+		reg[nreg++] = infos[i];
 	}
-	/* An unregistered leftover of a crashed add or delete. */
-	if ((r = rm_rf_at(s->dirfd, base)) != 0)
-		goto fail;
-	if (renameat2(s->dirfd, tmp, s->dirfd, base, RENAME_NOREPLACE) != 0) {
-		r = err_sys(ERR_IO, "cannot rename '%s/%s' to '%s'", s->dir, tmp, pi.path);
-		goto fail;
-	}
-	renamed = true;
 	db_test_point("renamed");
-	lock_drop(s, tmplock, &tmpfd);
-	if (syncfs(s->dirfd) != 0) {
+	/* One syncfs makes every file and every rename durable at once. */
+	if (nreg && syncfs(s->dirfd) != 0) {
 		r = err_sys(ERR_IO, "cannot sync the file system of '%s'", s->dir);
 		goto fail;
 	}
 	db_test_point("synced");
+	if (nreg && (r = db_register(s->db, reg, nreg)) != 0)
+		goto fail;
+	db_test_point("registered");
+	for (size_t i = 0; i < n; i++) {
+		st->items[i].placed = false;
+		st->items[i].done = true;
+	}
+	goto out;
+fail:
+	{
+		char saved[2048];
+
+		/* Still under our path locks and not valid: ours to remove. */
+		snprintf(saved, sizeof(saved), "%s", err_msg());
+		for (size_t i = 0; i < n; i++)
+			if (st->items[i].placed) {
+				rm_rf_at(s->dirfd, storepath_base(infos[i].path));
+				st->items[i].placed = false;
+			}
+		err_set(r, "%s", saved);
+	}
+out:
+	if (pathfd)
+		for (size_t i = 0; i < n; i++)
+			if (pathfd[i] >= 0)
+				lock_drop(s, pathlock[i], &pathfd[i]);
+	free(order);
+	free(pathfd);
+	free(pathlock);
+	free(reg);
+	return r;
+}
+
+void store_stage_free(struct store_stage *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n; i++) {
+		struct stage_item *it = &st->items[i];
+
+		if (it->lockfd >= 0) {
+			if (!it->placed)
+				rm_rf_at(st->s->dirfd, it->tmp);
+			lock_drop(st->s, it->lock, &it->lockfd);
+		}
+	}
+	free(st->items);
+	free(st);
+}
+
+/* Commits one item, staged in ST, described by PI; sets *OUT to its path. */
+static int commit_one(struct store_stage *st, struct path_info *pi, char **out)
+{
+	int r = store_stage_commit(st, pi, 1);
+
+	if (r == 0) {
+		*out = pi->path;
+		pi->path = NULL;
+	}
+	return r;
+}
+
+int store_add(struct store *s, const char *src, const char *name, unsigned flags, char **out)
+{
+	struct path_info pi = PATH_INFO_INIT;
+	struct store_stage *st = NULL;
+	char ca[32 + SHA256_NIX32_LEN];
+	const char *tmp;
+	struct added a;
+	int r;
+
+	*out = NULL;
+	if ((r = storepath_check_name(name, strlen(name))) != 0)
+		return err_prefix(r, "cannot add '%s'", src);
+	if ((r = store_stage_new(s, &st)) != 0 || (r = store_stage_tmp(st, &tmp)) != 0)
+		goto out;
+	r = (flags & STORE_ADD_FLAT) ? copy_flat(s, src, tmp, &a) : copy_tree(s, src, tmp, &a);
+	if (r != 0)
+		goto out;
+	db_test_point("copied");
+	if ((r = path_for(s->dir, name, flags, &a, &pi.path)) != 0)
+		goto out;
 	memcpy(pi.nar_hash, a.nar_hash, SHA256_LEN);
 	pi.nar_size = a.nar_size;
 	if (flags & STORE_ADD_FLAT) {
@@ -697,29 +862,81 @@ int store_add(struct store *s, const char *src, const char *name, unsigned flags
 	}
 	if (!(pi.ca = strdup(ca))) {
 		r = err_set(ERR_NOMEM, "out of memory");
-		goto fail;
+		goto out;
 	}
-	if ((r = db_register(s->db, &pi, 1)) != 0)
-		goto fail;
-	db_test_point("registered");
-done:
-	*out = pi.path;
-	pi.path = NULL;
-	r = 0;
-	goto out;
-fail:
-	if (tmpfd >= 0 || renamed) {
-		char saved[2048];
-
-		/* Still under our locks and not valid: ours to remove. */
-		snprintf(saved, sizeof(saved), "%s", err_msg());
-		rm_rf_at(s->dirfd, renamed ? storepath_base(pi.path) : tmp);
-		err_set(r, "%s", saved);
-	}
+	r = commit_one(st, &pi, out);
 out:
-	lock_drop(s, tmplock, &tmpfd);
-	if (pathfd >= 0)
-		lock_drop(s, pathlock, &pathfd);
+	store_stage_free(st);
+	path_info_release(&pi);
+	return r;
+}
+
+int store_add_text(struct store *s, const char *name, const void *data, size_t len,
+		   const char *const *refs, size_t nrefs, char **out)
+{
+	struct path_info pi = PATH_INFO_INIT;
+	struct store_stage *st = NULL;
+	struct hash_sink hs;
+	struct nar_writer w;
+	uint8_t h[SHA256_LEN];
+	char ca[32 + SHA256_NIX32_LEN];
+	const char *tmp;
+	int fd = -1, r;
+
+	*out = NULL;
+	if ((r = sha256_buf(data, len, h)) != 0 ||
+	    (r = storepath_text(s->dir, h, name, refs, nrefs, &pi.path)) != 0)
+		return err_prefix(r, "cannot add text '%s'", name);
+	for (size_t i = 0; i < nrefs; i++)
+		if ((r = storepath_check(s->dir, refs[i])) != 0 ||
+		    (r = db_list_push(&pi.refs, refs[i])) != 0)
+			goto out;
+	memcpy(ca, "text:sha256:", 12);
+	hash_to_nix32(h, SHA256_LEN, ca + 12);
+	if (!(pi.ca = strdup(ca))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = hash_sink_init(&hs)) != 0)
+		goto out;
+	nar_writer_init(&w, &hs.sink);
+	w.v.file_begin(w.v.ctx, false, len);
+	w.v.file_data(w.v.ctx, data, len);
+	w.v.file_end(w.v.ctx);
+	hash_sink_finish(&hs, pi.nar_hash);
+	pi.nar_size = hs.size;
+	if ((r = db_is_valid(s->db, pi.path)) != 0) {
+		if (r > 0) { /* nothing to write */
+			*out = pi.path;
+			pi.path = NULL;
+			r = 0;
+		}
+		goto out;
+	}
+	if ((r = store_stage_new(s, &st)) != 0 || (r = store_stage_tmp(st, &tmp)) != 0)
+		goto out;
+	fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0) {
+		r = err_sys(ERR_IO, "cannot create '%s/%s'", s->dir, tmp);
+		goto out;
+	}
+	if ((r = write_all(fd, data, len, tmp)) != 0)
+		goto out;
+	if (futimens(fd, epoch1) != 0) {
+		r = err_sys(ERR_IO, "cannot set the time of '%s/%s'", s->dir, tmp);
+		goto out;
+	}
+	r = close(fd);
+	fd = -1;
+	if (r != 0) {
+		r = err_sys(ERR_IO, "cannot write '%s/%s'", s->dir, tmp);
+		goto out;
+	}
+	r = commit_one(st, &pi, out);
+out:
+	if (fd >= 0)
+		close(fd);
+	store_stage_free(st);
 	path_info_release(&pi);
 	return r;
 }

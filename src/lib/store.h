@@ -86,6 +86,37 @@ int store_path_of(const char *store_dir, const char *src, const char *name, unsi
  * error. */
 int store_add(struct store *s, const char *src, const char *name, unsigned flags, char **out);
 
+/* Adds a regular file holding the LEN bytes of DATA under NAME as a text
+ * path with the N references REFS (valid store paths), as Nix's
+ * builtins.toFile and `.drv` files are stored.  *OUT is allocated. */
+int store_add_text(struct store *s, const char *name, const void *data, size_t len,
+		   const char *const *refs, size_t nrefs, char **out);
+
+/* Staging: the general way to make new items valid.  A stage holds
+ * temporaries (".tmp-<16 hex>" in the store directory, each under its own
+ * lock for as long as it exists); the caller creates each item at its
+ * temporary name, relative to store_dirfd(), in canonical form (modes
+ * 0444/0555, mtime 1: nar_restorer with NAR_CANONICAL does that), then
+ * commits them all at once.  store_add, store_add_text and archive import
+ * are built on it. */
+struct store_stage;
+int store_dirfd(const struct store *s);
+/* *OUT is freed with store_stage_free(). */
+int store_stage_new(struct store *s, struct store_stage **out);
+/* Reserves a new temporary and takes its lock; *NAME (owned by the stage,
+ * valid until store_stage_free) is relative to store_dirfd(). */
+int store_stage_tmp(struct store_stage *st, const char **name);
+/* Makes the items valid: INFOS[i] describes the item created at the i-th
+ * temporary (N must be the number of temporaries).  Takes the path locks
+ * in sorted order, drops items already valid, removes unregistered
+ * leftovers at the final names, renames, syncfs() once, and registers the
+ * rest in one transaction (so references among them are fine).  On error
+ * nothing of the batch is valid and nothing of it is left at a final
+ * name. */
+int store_stage_commit(struct store_stage *st, const struct path_info *infos, size_t n);
+/* Removes the temporaries not committed and releases their locks. */
+void store_stage_free(struct store_stage *st);
+
 /* Checks one valid path: ERR_NOTFOUND when it is not valid or its files
  * are missing; with CHECK_CONTENTS, ERR_MISMATCH when its NAR hash or size
  * differs from the database (the message gives expected and got). */

@@ -34,6 +34,12 @@ best_of() { # n cmd...
 # for "ge" targets it is expressed as throughput (reference time / yonder's).
 row() {
 	_fig=$1 _y=$2 _r=$3 _rname=$4 _tgt=$5 _dir=$6
+	if [ "$_tgt" = - ]; then # for information: no target
+		_ratio=$(printf '%.2f' "$(echo "$_r / $_y" | bc -l)")
+		_rows="$_rows| $_fig | ${_y} s | ${_r} s ($_rname) | $_ratio (throughput) | — | — |
+"
+		return
+	fi
 	if [ "$_dir" = ge ]; then
 		_ratio=$(printf '%.2f' "$(echo "$_r / $_y" | bc -l)")
 		_met=$([ "$(echo "$_ratio >= $_tgt" | bc -l)" = 1 ] && echo yes || echo no)

@@ -1,5 +1,6 @@
 /* yonder — the command-line entry point: one table of commands. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,14 +132,17 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (commands[i].group && !strcmp(argv[1], commands[i].group)) {
-			fprintf(stderr, "Usage: yonder %s SUBCOMMAND ...\n", argv[1]);
+			bool help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+			FILE *f = help ? stdout : stderr;
+
+			if (argc >= 3 && !help)
+				fprintf(stderr, "yonder %s: unknown subcommand '%s'\n", argv[1], argv[2]);
+			fprintf(f, "Usage: yonder %s SUBCOMMAND [ARGS...]\n", argv[1]);
 			for (size_t j = 0; j < NCOMMANDS; j++)
 				if (commands[j].group && !strcmp(commands[j].group, argv[1]))
-					fprintf(stderr, "  %-10s %s\n", commands[j].name,
-						commands[j].summary);
-			if (argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))
-				return EXIT_OK;
-			return EXIT_USAGE;
+					fprintf(f, "  %-10s %s\n", commands[j].name, commands[j].summary);
+			fprintf(f, "Each subcommand takes --help.\n");
+			return help ? EXIT_OK : EXIT_USAGE;
 		}
 	}
 	fprintf(stderr, "yonder: unknown command '%s'\nTry 'yonder --help'.\n", argv[1]);

@@ -14,12 +14,10 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 /* Prints "yonder <cmd>: <message>" with err_msg() appended when the format
  * is NULL; returns EXIT_FAIL. */
-int cli_fail(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "yonder <cmd>: <message>" and "Try 'yonder <cmd> --help'.";
  * returns EXIT_USAGE. */
-int cli_usage(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* When argv has --help anywhere before "--", prints HELP to stdout and
  * returns 1 (the command then returns EXIT_OK); otherwise 0. */
 int cli_help(int argc, char **argv, const char *help);

@@ -13,14 +13,14 @@
 #include "nar.h"
 
 static const char help[] =
-	"Usage: yonder hash [--base16|--base32|--sri] [--flat] PATH...\n"
-	"Print the SHA-256 of each PATH's NAR serialisation (as `nix-hash --type\n"
-	"sha256` does), one line per PATH.\n\n"
-	"  --base32   nix32, Nix's base-32 (the default)\n"
-	"  --base16   hexadecimal\n"
-	"  --sri      sha256-<base64>\n"
-	"  --flat     hash the bytes of the file itself, not its NAR\n\n"
-	"Example: yonder hash --base16 ./src\n";
+    "Usage: yonder hash [--base16|--base32|--sri] [--flat] PATH...\n"
+    "Print the SHA-256 of each PATH's NAR serialisation (as `nix-hash --type\n"
+    "sha256` does), one line per PATH.\n\n"
+    "  --base32   nix32, Nix's base-32 (the default)\n"
+    "  --base16   hexadecimal\n"
+    "  --sri      sha256-<base64>\n"
+    "  --flat     hash the bytes of the file itself, not its NAR\n\n"
+    "Example: yonder hash --base16 ./src\n";
 
 static int hash_flat(const char *path, uint8_t out[SHA256_LEN])
 {
@@ -55,9 +55,11 @@ static int hash_flat(const char *path, uint8_t out[SHA256_LEN])
 int cmd_hash(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "base16", no_argument, NULL, 'x' }, { "base32", no_argument, NULL, 'n' },
-		{ "sri", no_argument, NULL, 's' },    { "flat", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+	    {"base16", no_argument, NULL, 'x'},
+	    {"base32", no_argument, NULL, 'n'},
+	    {"sri", no_argument, NULL, 's'},
+	    {"flat", no_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum hash_base base = HASH_NIX32;
 	int flat = 0, c, status = EXIT_OK;

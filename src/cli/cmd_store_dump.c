@@ -6,10 +6,10 @@
 #include "nar.h"
 
 static const char help[] =
-	"Usage: yonder store dump PATH\n"
-	"Write the NAR serialisation of PATH (any file, directory or symlink) to\n"
-	"standard output, byte for byte as `nix-store --dump` does.\n\n"
-	"Example: yonder store dump ./src > src.nar\n";
+    "Usage: yonder store dump PATH\n"
+    "Write the NAR serialisation of PATH (any file, directory or symlink) to\n"
+    "standard output, byte for byte as `nix-store --dump` does.\n\n"
+    "Example: yonder store dump ./src > src.nar\n";
 
 int cmd_store_dump(int argc, char **argv)
 {

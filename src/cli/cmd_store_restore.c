@@ -6,12 +6,12 @@
 #include "nar.h"
 
 static const char help[] =
-	"Usage: yonder store restore DEST\n"
-	"Read one NAR from standard input and create its tree at DEST, which must\n"
-	"not exist.  The NAR is checked strictly (order, names, padding, lengths,\n"
-	"depth); nothing is ever overwritten and no symlink is followed.  On any\n"
-	"error DEST is removed and the message gives the byte offset.\n\n"
-	"Example: yonder store restore ./copy < src.nar\n";
+    "Usage: yonder store restore DEST\n"
+    "Read one NAR from standard input and create its tree at DEST, which must\n"
+    "not exist.  The NAR is checked strictly (order, names, padding, lengths,\n"
+    "depth); nothing is ever overwritten and no symlink is followed.  On any\n"
+    "error DEST is removed and the message gives the byte offset.\n\n"
+    "Example: yonder store restore ./copy < src.nar\n";
 
 int cmd_store_restore(int argc, char **argv)
 {

@@ -13,17 +13,17 @@
 #include "store.h"
 
 static const char help[] =
-	"Usage: yonder store sign [--key-file FILE] PATH...\n"
-	"Sign each valid store PATH with the Ed25519 secret key in FILE and record\n"
-	"the signature with the path (`yonder store query --sigs` shows it).  The\n"
-	"signature is Nix's: over \"1;<path>;sha256:<nix32 NAR hash>;<NAR size>;\n"
-	"<sorted references joined by ,>\", written NAME:base64, the same bytes\n"
-	"`nix store sign` gives.  Signing a path again with the same key changes\n"
-	"nothing.\n\n"
-	"  --key-file FILE  the secret key (default $YONDER_CONFIG_DIR/signing-key.sec,\n"
-	"                   made by `yonder archive --generate-key`); it must not be\n"
-	"                   accessible by group or others\n\n"
-	"Example: yonder store sign /yonder/store/…-hello-2.12\n";
+    "Usage: yonder store sign [--key-file FILE] PATH...\n"
+    "Sign each valid store PATH with the Ed25519 secret key in FILE and record\n"
+    "the signature with the path (`yonder store query --sigs` shows it).  The\n"
+    "signature is Nix's: over \"1;<path>;sha256:<nix32 NAR hash>;<NAR size>;\n"
+    "<sorted references joined by ,>\", written NAME:base64, the same bytes\n"
+    "`nix store sign` gives.  Signing a path again with the same key changes\n"
+    "nothing.\n\n"
+    "  --key-file FILE  the secret key (default $YONDER_CONFIG_DIR/signing-key.sec,\n"
+    "                   made by `yonder archive --generate-key`); it must not be\n"
+    "                   accessible by group or others\n\n"
+    "Example: yonder store sign /yonder/store/…-hello-2.12\n";
 
 /* Signs PATH with K and records the signature. */
 static int sign_one(struct store *store, const struct pki_secret *k, const char *path)
@@ -52,8 +52,8 @@ out:
 int cmd_store_sign(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "key-file", required_argument, NULL, 'k' },
-		{ NULL, 0, NULL, 0 },
+	    {"key-file", required_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct pki_secret key;
 	struct store *store = NULL;

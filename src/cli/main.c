@@ -16,16 +16,16 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ NULL, "hash", cmd_hash, "print the SHA-256 of a path's NAR (or a file's bytes)" },
-	{ NULL, "archive", cmd_archive, "keys, the ACL, signed export and import" },
-	{ "store", "add", cmd_store_add, "add files or trees to the store" },
-	{ "store", "dump", cmd_store_dump, "write a path's NAR to standard output" },
-	{ "store", "restore", cmd_store_restore, "unpack a NAR from standard input" },
-	{ "store", "query", cmd_store_query, "show facts about valid store paths" },
-	{ "store", "verify", cmd_store_verify, "check store paths against the database" },
-	{ "store", "delete", cmd_store_delete, "delete store paths nothing refers to" },
-	{ "store", "gc", cmd_store_gc, "remove leftovers of interrupted adds" },
-	{ "store", "sign", cmd_store_sign, "sign valid store paths with a secret key" },
+    {NULL, "hash", cmd_hash, "print the SHA-256 of a path's NAR (or a file's bytes)"},
+    {NULL, "archive", cmd_archive, "keys, the ACL, signed export and import"},
+    {"store", "add", cmd_store_add, "add files or trees to the store"},
+    {"store", "dump", cmd_store_dump, "write a path's NAR to standard output"},
+    {"store", "restore", cmd_store_restore, "unpack a NAR from standard input"},
+    {"store", "query", cmd_store_query, "show facts about valid store paths"},
+    {"store", "verify", cmd_store_verify, "check store paths against the database"},
+    {"store", "delete", cmd_store_delete, "delete store paths nothing refers to"},
+    {"store", "gc", cmd_store_gc, "remove leftovers of interrupted adds"},
+    {"store", "sign", cmd_store_sign, "sign valid store paths with a secret key"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -132,15 +132,18 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (commands[i].group && !strcmp(argv[1], commands[i].group)) {
-			bool help = argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
+			bool help =
+			    argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"));
 			FILE *f = help ? stdout : stderr;
 
 			if (argc >= 3 && !help)
-				fprintf(stderr, "yonder %s: unknown subcommand '%s'\n", argv[1], argv[2]);
+				fprintf(stderr, "yonder %s: unknown subcommand '%s'\n", argv[1],
+					argv[2]);
 			fprintf(f, "Usage: yonder %s SUBCOMMAND [ARGS...]\n", argv[1]);
 			for (size_t j = 0; j < NCOMMANDS; j++)
 				if (commands[j].group && !strcmp(commands[j].group, argv[1]))
-					fprintf(f, "  %-10s %s\n", commands[j].name, commands[j].summary);
+					fprintf(f, "  %-10s %s\n", commands[j].name,
+						commands[j].summary);
 			fprintf(f, "Each subcommand takes --help.\n");
 			return help ? EXIT_OK : EXIT_USAGE;
 		}

@@ -12,8 +12,8 @@
 #include "err.h"
 
 static const char acl_header[] =
-	"# yonder ACL: the public keys whose signatures this machine accepts.\n"
-	"# One NAME:base64 key per line; '#' starts a comment line.  See doc/ACL.md.\n";
+    "# yonder ACL: the public keys whose signatures this machine accepts.\n"
+    "# One NAME:base64 key per line; '#' starts a comment line.  See doc/ACL.md.\n";
 
 void acl_init(struct acl *acl)
 {
@@ -67,8 +67,7 @@ struct acl_line {
 	size_t len, next, lineno;
 };
 
-static bool next_line(const char *text, size_t len, size_t pos, size_t lineno,
-		      struct acl_line *l)
+static bool next_line(const char *text, size_t len, size_t pos, size_t lineno, struct acl_line *l)
 {
 	const char *nl;
 
@@ -108,7 +107,8 @@ static int parse_line(const struct acl_line *l, const char *what, struct pki_pub
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == ' ' || s[i] == '\t')
 			return err_set(ERR_FORMAT,
-				       "%s: space inside a key line (one NAME:base64 key per line, nothing else)",
+				       "%s: space inside a key line (one NAME:base64 key per line, "
+				       "nothing else)",
 				       where);
 	if (pki_public_parse(k, s, n, where) != 0)
 		return ERR_FORMAT;
@@ -136,8 +136,8 @@ int acl_parse(struct acl *acl, const char *text, size_t len, const char *what)
 
 /* Reads the ACL file at PATH (relative to DIRFD) into OUT; *MISSING tells
  * whether it does not exist.  Follows a symlink unless NOFOLLOW. */
-static int read_acl(int dirfd, const char *path, const char *what, bool nofollow,
-		    struct buf *out, bool *missing)
+static int read_acl(int dirfd, const char *path, const char *what, bool nofollow, struct buf *out,
+		    bool *missing)
 {
 	struct stat st;
 	int fd, r = 0;
@@ -152,7 +152,8 @@ static int read_acl(int dirfd, const char *path, const char *what, bool nofollow
 		}
 		if (errno == ELOOP && nofollow)
 			return err_set(ERR_INVALID,
-				       "ACL '%s' is a symbolic link: it is managed elsewhere; not replacing it",
+				       "ACL '%s' is a symbolic link: it is managed elsewhere; not "
+				       "replacing it",
 				       what);
 		return err_sys(ERR_IO, "cannot open ACL '%s'", what);
 	}
@@ -166,7 +167,8 @@ static int read_acl(int dirfd, const char *path, const char *what, bool nofollow
 	}
 	if (st.st_mode & 022) {
 		r = err_set(ERR_INVALID,
-			    "ACL '%s' has mode %04o: group or others may change it; refusing to trust it (chmod go-w it)",
+			    "ACL '%s' has mode %04o: group or others may change it; refusing to "
+			    "trust it (chmod go-w it)",
 			    what, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
@@ -237,7 +239,8 @@ int acl_check_sig(const struct acl *acl, const char *fp, size_t fplen, const cha
 		return err_set(ERR_NOTFOUND,
 			       "signature by key '%s': no key of that name in the ACL", name);
 	return err_set(ERR_MISMATCH,
-		       "signature by key '%s' does not verify with the ACL's key of that name", name);
+		       "signature by key '%s' does not verify with the ACL's key of that name",
+		       name);
 }
 
 int acl_verify(const struct acl *acl, const char *fp, size_t fplen, const char *const *sigs,
@@ -311,7 +314,7 @@ static int edit_text(const char *text, size_t len, const char *what, const struc
 int acl_update(const char *dir, const struct pki_public *k, enum acl_op op, bool *changed)
 {
 	struct buf old = BUF_INIT(ACL_MAX_BYTES + 4096), new = BUF_INIT(ACL_MAX_BYTES + 4096);
-	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 	char what[4200], key[PKI_STR_MAX + 1];
 	int dfd = -1, lockfd = -1, r;
 	bool missing, found;

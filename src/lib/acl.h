@@ -20,7 +20,7 @@
 
 #include "pki.h"
 
-#define ACL_FILE "acl"
+#define ACL_FILE      "acl"
 #define ACL_LOCK_FILE "acl.lock"
 /* An ACL file larger than this is refused (ERR_TOOBIG). */
 #define ACL_MAX_BYTES (1024 * 1024)
@@ -29,7 +29,10 @@ struct acl {
 	struct pki_public *keys;
 	size_t n, cap;
 };
-#define ACL_INIT { NULL, 0, 0 }
+#define ACL_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void acl_init(struct acl *acl);
 void acl_release(struct acl *acl);

@@ -16,13 +16,16 @@
 #include <stdint.h>
 
 struct buf {
-	char *data;  /* NULL until the first put; then len+1 bytes valid */
+	char *data; /* NULL until the first put; then len+1 bytes valid */
 	size_t len;
-	size_t cap;  /* allocated bytes */
-	size_t max;  /* the cap on len */
+	size_t cap; /* allocated bytes */
+	size_t max; /* the cap on len */
 };
 
-#define BUF_INIT(max_) { NULL, 0, 0, (max_) }
+#define BUF_INIT(max_)                                                                             \
+	{                                                                                          \
+		NULL, 0, 0, (max_)                                                                 \
+	}
 
 void buf_init(struct buf *b, size_t max);
 /* Frees the data; the buffer may be used again (empty, same cap). */
@@ -34,8 +37,7 @@ int buf_grow(struct buf *b, size_t n);
 int buf_put(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
-int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Appends N as 8 little-endian bytes (the NAR and protocol integer). */
 int buf_put_u64le(struct buf *b, uint64_t n);

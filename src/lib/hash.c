@@ -198,7 +198,8 @@ int sha256_parse(const char *s, uint8_t out[SHA256_LEN])
 			r = hash_from_base64(p, len, out, SHA256_LEN);
 		else
 			return err_set(ERR_FORMAT,
-				       "hash '%s': expected a SHA-256 in base16 (64 characters), nix32 (52), base64 (44) or SRI (sha256-…)",
+				       "hash '%s': expected a SHA-256 in base16 (64 characters), "
+				       "nix32 (52), base64 (44) or SRI (sha256-…)",
 				       s);
 	}
 	if (r != 0)

@@ -9,12 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHA256_LEN 32
-#define SHA256_B16_LEN 64
+#define SHA256_LEN       32
+#define SHA256_B16_LEN   64
 #define SHA256_NIX32_LEN 52
-#define SHA256_B64_LEN 44
+#define SHA256_B64_LEN   44
 /* A store path's hash part: 20 bytes, 32 nix32 characters. */
-#define PATH_HASH_LEN 20
+#define PATH_HASH_LEN       20
 #define PATH_HASH_NIX32_LEN 32
 
 struct sha256 {

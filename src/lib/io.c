@@ -95,6 +95,21 @@ void reader_init_mem(struct reader *r, const void *p, size_t n, const char *what
 	r->eof = true;
 }
 
+int reader_init_pull(struct reader *r, int (*pull)(void *ctx, void *dst, size_t n, size_t *got),
+		     void *ctx, size_t bufsize, const char *what)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->what = what;
+	r->pull = pull;
+	r->pull_ctx = ctx;
+	r->bufsize = bufsize;
+	r->buf = malloc(r->bufsize);
+	if (!r->buf)
+		return err_set(ERR_NOMEM, "out of memory");
+	return 0;
+}
+
 void reader_release(struct reader *r)
 {
 	free(r->buf);
@@ -110,12 +125,21 @@ static int fill(struct reader *r)
 		return 1;
 	if (r->eof)
 		return 0;
-	do
-		got = read(r->fd, r->buf, r->bufsize);
-	while (got < 0 && errno == EINTR);
-	if (got < 0)
-		return err_sys(ERR_IO, "%s: read error at byte %llu", r->what,
-			       (unsigned long long)r->offset);
+	if (r->pull) {
+		size_t n = 0;
+		int e = r->pull(r->pull_ctx, r->buf, r->bufsize, &n);
+
+		if (e < 0)
+			return e;
+		got = (ssize_t)n;
+	} else {
+		do
+			got = read(r->fd, r->buf, r->bufsize);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return err_sys(ERR_IO, "%s: read error at byte %llu", r->what,
+				       (unsigned long long)r->offset);
+	}
 	if (got == 0) {
 		r->eof = true;
 		return 0;
@@ -158,8 +182,8 @@ int reader_read(struct reader *r, void *dst, size_t n)
 	return 0;
 }
 
-int reader_stream(struct reader *r, uint64_t n,
-		  int (*fn)(void *ctx, const void *p, size_t n), void *ctx)
+int reader_stream(struct reader *r, uint64_t n, int (*fn)(void *ctx, const void *p, size_t n),
+		  void *ctx)
 {
 	while (n) {
 		int f = fill(r), e;

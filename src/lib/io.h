@@ -52,23 +52,34 @@ struct reader {
 	int fd;                 /* -1 for a memory reader */
 	const unsigned char *p; /* unread bytes */
 	size_t avail;
-	uint64_t offset;        /* bytes consumed so far */
-	struct sha256 *hash;    /* when set, consumed bytes are hashed */
+	uint64_t offset;     /* bytes consumed so far */
+	struct sha256 *hash; /* when set, consumed bytes are hashed */
 	const char *what;
-	unsigned char *buf;     /* owned, fd readers only */
+	unsigned char *buf; /* owned, fd and pull readers only */
 	size_t bufsize;
 	bool eof;
+	/* Pull readers: fill the buffer from this instead of read(2) (see
+	 * reader_init_pull); NULL otherwise. */
+	int (*pull)(void *ctx, void *dst, size_t n, size_t *got);
+	void *pull_ctx;
 };
 /* Returns ERR_NOMEM when the buffer cannot be allocated. */
 int reader_init_fd(struct reader *r, int fd, const char *what);
 void reader_init_mem(struct reader *r, const void *p, size_t n, const char *what);
+/* A reader whose bytes come from PULL: it writes up to N (> 0) bytes at
+ * DST and sets *GOT, 0 meaning the end of input, or returns a negative
+ * error code with a message.  Used to layer a reader over another source
+ * (a decompressor, a length-limited part of another reader).  BUFSIZE is
+ * the size of the reader's buffer.  ERR_NOMEM. */
+int reader_init_pull(struct reader *r, int (*pull)(void *ctx, void *dst, size_t n, size_t *got),
+		     void *ctx, size_t bufsize, const char *what);
 void reader_release(struct reader *r);
 /* Reads exactly N bytes into DST (DST may be NULL to skip them).  At end of
  * input: ERR_TRUNCATED, "WHAT: unexpected end of input at byte OFFSET". */
 int reader_read(struct reader *r, void *dst, size_t n);
 /* Calls FN on the next N bytes, in chunks as they arrive (no copy). */
-int reader_stream(struct reader *r, uint64_t n,
-		  int (*fn)(void *ctx, const void *p, size_t n), void *ctx);
+int reader_stream(struct reader *r, uint64_t n, int (*fn)(void *ctx, const void *p, size_t n),
+		  void *ctx);
 /* 1 when no byte is left, 0 when one is, <0 on a read error. */
 int reader_at_eof(struct reader *r);
 

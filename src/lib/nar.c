@@ -13,7 +13,7 @@
 #include "err.h"
 
 #define WALK_BUF (1024 * 1024)
-#define TAG_MAX 32 /* longest keyword token we ever expect */
+#define TAG_MAX  32 /* longest keyword token we ever expect */
 
 /* ---- walking a tree ---------------------------------------------------- */
 
@@ -170,13 +170,14 @@ static int walk_node(struct walk *w, int dirfd, const char *name, const char *sh
 		return w->v->symlink(w->v->ctx, target, (size_t)len);
 	}
 	return err_set(ERR_INVALID,
-		       "'%s' is not a regular file, directory or symlink (sockets, FIFOs and devices cannot be archived)",
+		       "'%s' is not a regular file, directory or symlink (sockets, FIFOs and "
+		       "devices cannot be archived)",
 		       shown);
 }
 
 int nar_walk(int dirfd, const char *path, const struct nar_visitor *v)
 {
-	struct walk w = { v, malloc(WALK_BUF) };
+	struct walk w = {v, malloc(WALK_BUF)};
 	int r;
 
 	if (!w.buf)
@@ -294,15 +295,15 @@ void nar_writer_init(struct nar_writer *w, struct sink *out)
 	w->started = false;
 	w->filesize = 0;
 	w->v = (struct nar_visitor){
-		.ctx = w,
-		.file_begin = w_file_begin,
-		.file_data = w_file_data,
-		.file_end = w_file_end,
-		.symlink = w_symlink,
-		.dir_begin = w_dir_begin,
-		.entry_begin = w_entry_begin,
-		.entry_end = w_close,
-		.dir_end = w_close,
+	    .ctx = w,
+	    .file_begin = w_file_begin,
+	    .file_data = w_file_data,
+	    .file_end = w_file_end,
+	    .symlink = w_symlink,
+	    .dir_begin = w_dir_begin,
+	    .entry_begin = w_entry_begin,
+	    .entry_end = w_close,
+	    .dir_end = w_close,
 	};
 }
 
@@ -377,15 +378,15 @@ void nar_tee_init(struct nar_tee *t, const struct nar_visitor *a, const struct n
 	t->a = a;
 	t->b = b;
 	t->v = (struct nar_visitor){
-		.ctx = t,
-		.file_begin = t_file_begin,
-		.file_data = t_file_data,
-		.file_end = t_file_end,
-		.symlink = t_symlink,
-		.dir_begin = t_dir_begin,
-		.entry_begin = t_entry_begin,
-		.entry_end = t_entry_end,
-		.dir_end = t_dir_end,
+	    .ctx = t,
+	    .file_begin = t_file_begin,
+	    .file_data = t_file_data,
+	    .file_end = t_file_end,
+	    .symlink = t_symlink,
+	    .dir_begin = t_dir_begin,
+	    .entry_begin = t_entry_begin,
+	    .entry_end = t_entry_end,
+	    .dir_end = t_dir_end,
 	};
 }
 
@@ -399,7 +400,7 @@ struct parse {
 };
 
 static int bad(struct parse *p, int code, uint64_t at, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int bad(struct parse *p, int code, uint64_t at, const char *fmt, ...)
 {
@@ -464,8 +465,7 @@ static int get_str(struct parse *p, char *out, size_t cap, size_t *lenp, const c
 	if (len > cap)
 		return bad(p, ERR_TOOBIG, at, "%s of %llu bytes is longer than the limit of %zu",
 			   what, (unsigned long long)len, cap);
-	if ((r = reader_read(p->r, out, (size_t)len)) != 0 ||
-	    (r = check_padding(p, len)) != 0)
+	if ((r = reader_read(p->r, out, (size_t)len)) != 0 || (r = check_padding(p, len)) != 0)
 		return r;
 	out[len] = '\0';
 	*lenp = (size_t)len;
@@ -490,7 +490,8 @@ static int get_tag(struct parse *p, char *tok, uint64_t *at, const char *expecte
 	tok[n] = '\0';
 	len = (size_t)n;
 	if (memchr(tok, '\0', len))
-		return bad(p, ERR_FORMAT, *at, "expected %s, got a string with a NUL byte", expected);
+		return bad(p, ERR_FORMAT, *at, "expected %s, got a string with a NUL byte",
+			   expected);
 	return 0;
 }
 
@@ -635,8 +636,10 @@ static int parse_directory(struct parse *p, int depth)
 
 			if (c > 0 || (c == 0 && len <= prevlen))
 				return bad(p, ERR_FORMAT, at,
-					   c == 0 && len == prevlen ? "duplicate entry '%s'"
-								    : "entry '%s' is out of order (entries must be sorted by bytes)",
+					   c == 0 && len == prevlen
+					       ? "duplicate entry '%s'"
+					       : "entry '%s' is out of order (entries must be "
+						 "sorted by bytes)",
 					   p->name);
 		}
 		memcpy(prev, p->name, len + 1);
@@ -678,8 +681,8 @@ static int parse_node(struct parse *p, int depth)
 				   NAR_MAX_DEPTH);
 		return parse_directory(p, depth);
 	}
-	return bad(p, ERR_FORMAT, at, "unknown node type '%s' (expected regular, symlink or directory)",
-		   tok);
+	return bad(p, ERR_FORMAT, at,
+		   "unknown node type '%s' (expected regular, symlink or directory)", tok);
 }
 
 int nar_parse(struct reader *r, const struct nar_visitor *v)
@@ -705,7 +708,7 @@ int nar_parse(struct reader *r, const struct nar_visitor *v)
 
 /* ---- restoring ------------------------------------------------------------- */
 
-static const struct timespec epoch1[2] = { { 1, 0 }, { 1, 0 } };
+static const struct timespec epoch1[2] = {{1, 0}, {1, 0}};
 
 /* Where the next node goes: the root name, or the current entry. */
 static int here(struct nar_restorer *t, const char **name)
@@ -737,8 +740,8 @@ static int r_file_begin(void *ctx, bool executable, uint64_t size)
 	struct nar_restorer *t = ctx;
 	const char *name;
 	int dfd = here(t, &name);
-	mode_t mode = (t->flags & NAR_CANONICAL) ? (executable ? 0555 : 0444)
-						 : (executable ? 0777 : 0666);
+	mode_t mode =
+	    (t->flags & NAR_CANONICAL) ? (executable ? 0555 : 0444) : (executable ? 0777 : 0666);
 
 	t->filefd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (t->filefd < 0)
@@ -851,15 +854,15 @@ void nar_restorer_init(struct nar_restorer *t, int dirfd, const char *name, unsi
 	t->created = false;
 	t->entry[0] = '\0';
 	t->v = (struct nar_visitor){
-		.ctx = t,
-		.file_begin = r_file_begin,
-		.file_data = r_file_data,
-		.file_end = r_file_end,
-		.symlink = r_symlink,
-		.dir_begin = r_dir_begin,
-		.entry_begin = r_entry_begin,
-		.entry_end = r_entry_end,
-		.dir_end = r_dir_end,
+	    .ctx = t,
+	    .file_begin = r_file_begin,
+	    .file_data = r_file_data,
+	    .file_end = r_file_end,
+	    .symlink = r_symlink,
+	    .dir_begin = r_dir_begin,
+	    .entry_begin = r_entry_begin,
+	    .entry_end = r_entry_end,
+	    .dir_end = r_dir_end,
 	};
 }
 
@@ -958,7 +961,8 @@ int nar_restore(struct reader *r, const char *dest, unsigned flags)
 		if (eof < 0)
 			e = eof;
 		else if (!eof)
-			e = err_set(ERR_FORMAT, "%s: NAR byte %llu: trailing bytes after the end of the NAR",
+			e = err_set(ERR_FORMAT,
+				    "%s: NAR byte %llu: trailing bytes after the end of the NAR",
 				    r->what, (unsigned long long)r->offset);
 	}
 	nar_restorer_release(t);

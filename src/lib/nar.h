@@ -25,10 +25,10 @@
 #include "hash.h"
 #include "io.h"
 
-#define NAR_MAGIC "nix-archive-1"
-#define NAR_MAX_NAME 255     /* bytes in an entry name */
-#define NAR_MAX_TARGET 4095  /* bytes in a symlink target */
-#define NAR_MAX_DEPTH 256    /* directory nesting below the root */
+#define NAR_MAGIC      "nix-archive-1"
+#define NAR_MAX_NAME   255  /* bytes in an entry name */
+#define NAR_MAX_TARGET 4095 /* bytes in a symlink target */
+#define NAR_MAX_DEPTH  256  /* directory nesting below the root */
 
 struct nar_visitor {
 	void *ctx;
@@ -62,8 +62,7 @@ struct nar_tee {
 	const struct nar_visitor *a, *b;
 	struct nar_visitor v;
 };
-void nar_tee_init(struct nar_tee *t, const struct nar_visitor *a,
-		  const struct nar_visitor *b);
+void nar_tee_init(struct nar_tee *t, const struct nar_visitor *a, const struct nar_visitor *b);
 
 /* Parses one NAR from R, strictly, sending its events to V (which may be
  * NULL to only check the NAR).  Rejects, with the byte offset and what was
@@ -86,15 +85,14 @@ struct nar_restorer {
 	int rootfd;       /* DIRFD given at init, not owned */
 	const char *name; /* NAME given at init, not owned */
 	unsigned flags;
-	int depth;        /* number of open directories in dirs[] */
+	int depth; /* number of open directories in dirs[] */
 	int dirs[NAR_MAX_DEPTH + 2];
 	char entry[NAR_MAX_NAME + 1];
 	int filefd;
-	bool created;     /* NAME was created by us (so ours to remove) */
+	bool created; /* NAME was created by us (so ours to remove) */
 	struct nar_visitor v;
 };
-void nar_restorer_init(struct nar_restorer *t, int dirfd, const char *name,
-		       unsigned flags);
+void nar_restorer_init(struct nar_restorer *t, int dirfd, const char *name, unsigned flags);
 /* Closes whatever is still open (after an error). */
 void nar_restorer_release(struct nar_restorer *t);
 
@@ -102,8 +100,7 @@ void nar_restorer_release(struct nar_restorer *t);
 int nar_dump_to_fd(const char *path, int fd);
 
 /* SHA-256 and size of PATH's NAR. */
-int nar_hash_path(int dirfd, const char *path, uint8_t hash[SHA256_LEN],
-		  uint64_t *size);
+int nar_hash_path(int dirfd, const char *path, uint8_t hash[SHA256_LEN], uint64_t *size);
 
 /* Restores one NAR read from R at DEST (which must not exist), requiring the
  * input to end right after it.  On any error DEST is removed and the message

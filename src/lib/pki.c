@@ -17,8 +17,7 @@
 #include "io.h"
 #include "pki.h"
 
-static const char b64_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* A byte of untrusted input as it can appear in a one-line message. */
 static const char *show_char(unsigned char c, char out[8])
@@ -64,7 +63,8 @@ static int b64_decode(const char *s, size_t len, uint8_t *out, size_t n, const c
 				       what, field, i + 1);
 	if (len == 0 || len % 4 != 0)
 		return err_set(ERR_FORMAT,
-			       "%s: %s: base64 of %zu characters, expected a multiple of 4 (%zu for %zu bytes)",
+			       "%s: %s: base64 of %zu characters, expected a multiple of 4 (%zu "
+			       "for %zu bytes)",
 			       what, field, len, (n + 2) / 3 * 4, n);
 	nbytes = len / 4 * 3 - pad;
 	if (nbytes != n)
@@ -138,7 +138,8 @@ int pki_name_check(const char *name, size_t len)
 
 		if (c <= 0x20 || c >= 0x7f || c == ':')
 			return err_set(ERR_FORMAT,
-				       "key name: bad character %s at position %zu (allowed: printable ASCII except ':' and space)",
+				       "key name: bad character %s at position %zu (allowed: "
+				       "printable ASCII except ':' and space)",
 				       show_char(c, show), i + 1);
 	}
 	return 0;
@@ -175,7 +176,8 @@ int pki_public_parse(struct pki_public *out, const char *s, size_t len, const ch
 		return r;
 	if (len - namelen - 1 == hash_base64_len(PKI_SECRET_LEN))
 		return err_set(ERR_FORMAT,
-			       "%s: public key is 64 bytes long, expected 32 (this looks like a secret key: use the .pub file, and keep the secret one secret)",
+			       "%s: public key is 64 bytes long, expected 32 (this looks like a "
+			       "secret key: use the .pub file, and keep the secret one secret)",
 			       what);
 	if ((r = b64_decode(b64, len - namelen - 1, out->key, PKI_PUBLIC_LEN, what,
 			    "public key")) != 0)
@@ -223,7 +225,8 @@ int pki_secret_parse(struct pki_secret *out, const char *s, size_t len, const ch
 		return r;
 	if (CRYPTO_memcmp(pub, out->key + PKI_SEED_LEN, PKI_PUBLIC_LEN) != 0)
 		return err_set(ERR_FORMAT,
-			       "%s: secret key: its second half is not the public key of its first half (the seed)",
+			       "%s: secret key: its second half is not the public key of its first "
+			       "half (the seed)",
 			       what);
 	return 0;
 }
@@ -236,7 +239,8 @@ int pki_keyfile_line(const char *text, size_t len, const char *what, size_t *lin
 		return err_set(ERR_FORMAT, "%s:1: empty, expected one line NAME:base64", what);
 	if (nl && (size_t)(nl - text) + 1 < len)
 		return err_set(ERR_FORMAT,
-			       "%s:2: data after the key (a key file holds exactly one line)", what);
+			       "%s:2: data after the key (a key file holds exactly one line)",
+			       what);
 	*linelen = nl ? (size_t)(nl - text) : len;
 	if (*linelen == 0)
 		return err_set(ERR_FORMAT, "%s:1: empty line, expected NAME:base64", what);
@@ -255,7 +259,8 @@ static int read_keyfile(const char *path, char *text, size_t max, size_t *lenp, 
 	if (fd < 0) {
 		if (errno == ELOOP)
 			return err_set(ERR_INVALID,
-				       "key file '%s' is a symbolic link (key files are not followed through links)",
+				       "key file '%s' is a symbolic link (key files are not "
+				       "followed through links)",
 				       path);
 		return err_sys(errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot open key file '%s'",
 			       path);
@@ -270,7 +275,8 @@ static int read_keyfile(const char *path, char *text, size_t max, size_t *lenp, 
 	}
 	if (secret && (st.st_mode & 077)) {
 		r = err_set(ERR_INVALID,
-			    "secret key file '%s' has mode %04o: group or others may access it; refusing to use it (chmod 0400 it)",
+			    "secret key file '%s' has mode %04o: group or others may access it; "
+			    "refusing to use it (chmod 0400 it)",
 			    path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
@@ -524,8 +530,8 @@ int pki_config_dir(const char **out)
 	return 0;
 }
 
-int pki_write_file(int dirfd, const char *dirname, const char *name, const void *data,
-		   size_t len, unsigned mode, int flags)
+int pki_write_file(int dirfd, const char *dirname, const char *name, const void *data, size_t len,
+		   unsigned mode, int flags)
 {
 	static unsigned counter;
 	char tmp[512];
@@ -538,8 +544,7 @@ int pki_write_file(int dirfd, const char *dirname, const char *name, const void 
 			ERR_clear_error();
 		snprintf(tmp, sizeof(tmp), ".%.200s.tmp-%ld-%u-%08x", name, (long)getpid(),
 			 counter++, (unsigned)rnd);
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    0600);
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			break;
 		if (errno != EEXIST || tries >= 100)
@@ -611,7 +616,7 @@ int pki_mkdir_p(const char *dir)
 
 int pki_generate_files(const char *dir, const char *name, struct pki_public *pub)
 {
-	static const char *const files[] = { PKI_SECRET_FILE, PKI_PUBLIC_FILE };
+	static const char *const files[] = {PKI_SECRET_FILE, PKI_PUBLIC_FILE};
 	struct pki_secret sec;
 	struct pki_public p;
 	char text[PKI_STR_MAX + 1];
@@ -627,7 +632,8 @@ int pki_generate_files(const char *dir, const char *name, struct pki_public *pub
 	for (size_t i = 0; i < 2; i++) {
 		if (fstatat(dfd, files[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			r = err_set(ERR_EXISTS,
-				    "'%s/%s' exists: refusing to replace a key (remove both key files first to make a new pair)",
+				    "'%s/%s' exists: refusing to replace a key (remove both key "
+				    "files first to make a new pair)",
 				    dir, files[i]);
 			goto out;
 		}

@@ -25,11 +25,11 @@
 #include "buf.h"
 #include "hash.h"
 
-#define PKI_NAME_MAX 128
+#define PKI_NAME_MAX   128
 #define PKI_PUBLIC_LEN 32
-#define PKI_SEED_LEN 32
+#define PKI_SEED_LEN   32
 #define PKI_SECRET_LEN 64 /* seed followed by the public key */
-#define PKI_SIG_LEN 64
+#define PKI_SIG_LEN    64
 /* Longest "NAME:base64" of a key or signature, without the NUL. */
 #define PKI_STR_MAX (PKI_NAME_MAX + 1 + 88)
 /* Key files are read up to this many bytes; a longer file is malformed. */
@@ -135,8 +135,8 @@ enum {
  * existing NAME is ERR_EXISTS, naming it, and is left alone), then an fsync
  * of the directory.  The temporary file is removed on failure.  Shared by
  * the key and ACL writers. */
-int pki_write_file(int dirfd, const char *dirname, const char *name, const void *data,
-		   size_t len, unsigned mode, int flags);
+int pki_write_file(int dirfd, const char *dirname, const char *name, const void *data, size_t len,
+		   unsigned mode, int flags);
 
 /* Creates DIR and its missing parents (mode 0755), like mkdir -p. */
 int pki_mkdir_p(const char *dir);

@@ -41,12 +41,14 @@ int storepath_check_name(const char *name, size_t len)
 	if (len == 0)
 		return err_set(ERR_FORMAT, "store path name is empty");
 	if (len > STOREPATH_NAME_MAX)
-		return err_set(ERR_FORMAT, "store path name '%.*s…' is %zu characters, more than %d",
-			       40, name, len, STOREPATH_NAME_MAX);
+		return err_set(ERR_FORMAT,
+			       "store path name '%.*s…' is %zu characters, more than %d", 40, name,
+			       len, STOREPATH_NAME_MAX);
 	for (size_t i = 0; i < len; i++)
 		if (!name_char_ok((unsigned char)name[i]))
 			return err_set(ERR_FORMAT,
-				       "store path name '%.*s': character %zu (0x%02x) is not allowed (only A-Z a-z 0-9 and +-._?=)",
+				       "store path name '%.*s': character %zu (0x%02x) is not "
+				       "allowed (only A-Z a-z 0-9 and +-._?=)",
 				       (int)len, name, i, (unsigned char)name[i]);
 	return 0;
 }
@@ -59,10 +61,12 @@ int storepath_check(const char *storedir, const char *path)
 	int r;
 
 	if (strncmp(path, storedir, dl) != 0 || path[dl] != '/')
-		return err_set(ERR_FORMAT, "'%s' is not in the store directory '%s'", path, storedir);
+		return err_set(ERR_FORMAT, "'%s' is not in the store directory '%s'", path,
+			       storedir);
 	base = path + dl + 1;
 	if (strlen(base) < PATH_HASH_NIX32_LEN + 2 || base[PATH_HASH_NIX32_LEN] != '-')
-		return err_set(ERR_FORMAT, "'%s' is not a store path (expected %s/<32-character hash>-<name>)",
+		return err_set(ERR_FORMAT,
+			       "'%s' is not a store path (expected %s/<32-character hash>-<name>)",
 			       path, storedir);
 	if ((r = hash_from_nix32(base, PATH_HASH_NIX32_LEN, h, PATH_HASH_LEN)) != 0)
 		return err_prefix(r, "store path '%s'", path);

@@ -31,27 +31,25 @@ int storepath_check(const char *storedir, const char *path);
 /* Nix's makeStorePath: the path for TYPE ("source", "text:…", "output:out",
  * …), inner hash H and NAME, written as a new string to *OUT (the caller
  * frees it).  Checks NAME. */
-int storepath_make(const char *storedir, const char *type,
-		   const uint8_t h[SHA256_LEN], const char *name, char **out);
+int storepath_make(const char *storedir, const char *type, const uint8_t h[SHA256_LEN],
+		   const char *name, char **out);
 
 /* The path of a source item as `nix-store --add` (recursive, SHA-256 of the
  * NAR) computes it, with REFS (NREFS store paths) and whether it refers to
  * itself. */
-int storepath_source(const char *storedir, const uint8_t nar_hash[SHA256_LEN],
-		     const char *name, const char *const *refs, size_t nrefs,
-		     bool self_ref, char **out);
+int storepath_source(const char *storedir, const uint8_t nar_hash[SHA256_LEN], const char *name,
+		     const char *const *refs, size_t nrefs, bool self_ref, char **out);
 
 /* A fixed-output path: RECURSIVE uses the SHA-256 of the NAR (same as
  * storepath_source without references), flat the SHA-256 of the file's
  * bytes (`nix-store --add-fixed sha256`). */
-int storepath_fixed(const char *storedir, bool recursive,
-		    const uint8_t h[SHA256_LEN], const char *name, char **out);
+int storepath_fixed(const char *storedir, bool recursive, const uint8_t h[SHA256_LEN],
+		    const char *name, char **out);
 
 /* A text path (`builtins.toFile`, `.drv` files): SHA-256 of the contents,
  * with REFS (sorted or not: they are sorted here). */
-int storepath_text(const char *storedir, const uint8_t content_hash[SHA256_LEN],
-		   const char *name, const char *const *refs, size_t nrefs,
-		   char **out);
+int storepath_text(const char *storedir, const uint8_t content_hash[SHA256_LEN], const char *name,
+		   const char *const *refs, size_t nrefs, char **out);
 
 /* Pointers into PATH (which storepath_check accepted): its base name
  * "<hash>-<name>" and its name part. */

@@ -12,9 +12,9 @@
 
 bool ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool is_str(const char *got, const char *want, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 bool is_int(long long got, long long want, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* A scratch directory, created on first use, removed by tap_done(). */
 const char *tap_tmpdir(void);
 int tap_done(void);

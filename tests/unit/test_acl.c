@@ -101,13 +101,14 @@ static void key(struct pki_public *k, const char *s)
 
 static void test_parse(void)
 {
-	static const char text[] = "# comment\n"
-				   "\n"
-				   "   \t\n"
-				   "  yonder-test-1:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk=\t \n"
-				   "    # indented comment with : and = and junk !!\n"
-				   "yonder-test-1:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk=\n"
-				   "other:AwoRGB8mLTQ7QklQV15lbHN6gYiPlp2kq7K5wMfO1dw=";
+	static const char text[] =
+	    "# comment\n"
+	    "\n"
+	    "   \t\n"
+	    "  yonder-test-1:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk=\t \n"
+	    "    # indented comment with : and = and junk !!\n"
+	    "yonder-test-1:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk=\n"
+	    "other:AwoRGB8mLTQ7QklQV15lbHN6gYiPlp2kq7K5wMfO1dw=";
 	struct acl acl = ACL_INIT;
 	struct pki_public k1, k2, k3;
 
@@ -159,7 +160,7 @@ static void test_bad_acls(void)
 		r = acl_load(&acl, path);
 		snprintf(want, sizeof(want), "%s:%s: ", path, f[1]);
 		ok(r == ERR_FORMAT && !strncmp(err_msg(), want, strlen(want)) &&
-			   strstr(err_msg(), f[2]),
+		       strstr(err_msg(), f[2]),
 		   "%s refused at line %s (%s): %s", f[0], f[1], f[2], err_msg());
 		acl_release(&acl);
 		n++;
@@ -233,8 +234,8 @@ static void test_verify(void)
 	ok(acl_check_sig(&acl, f[4], strlen(f[4]), f[5]) == 0, "Nix's signature is trusted: %s",
 	   err_msg());
 	r = acl_check_sig(&empty, f[4], strlen(f[4]), f[5]);
-	ok(r == ERR_NOTFOUND && strstr(err_msg(), "yonder-test-1"),
-	   "not with an empty ACL: %s", err_msg());
+	ok(r == ERR_NOTFOUND && strstr(err_msg(), "yonder-test-1"), "not with an empty ACL: %s",
+	   err_msg());
 	r = acl_check_sig(&acl, "1;/x;sha256:0;0;", 16, f[5]);
 	ok(r == ERR_MISMATCH, "nor over another fingerprint: %s", err_msg());
 	ok(acl_check_sig(&acl, f[4], strlen(f[4]), "yonder-test-1:AAAA") == ERR_FORMAT,
@@ -250,7 +251,7 @@ static void test_verify(void)
 	   "acl_verify finds the valid signature among bad ones (index %zu)", which);
 	r = acl_verify(&acl, f[4], strlen(f[4]), sigs, 2, &which);
 	ok(r == ERR_MISMATCH && strstr(err_msg(), "'stranger': no key of that name") &&
-		   strstr(err_msg(), "garbage"),
+	       strstr(err_msg(), "garbage"),
 	   "without it, every reason is given: %s", err_msg());
 	r = acl_verify(&acl, f[4], strlen(f[4]), sigs, 0, &which);
 	ok(r == ERR_NOTFOUND && strstr(err_msg(), "unsigned"), "no signature at all: %s",
@@ -297,8 +298,7 @@ static void test_update(void)
 	ok(acl_update(dir, &k1, ACL_AUTHORIZE, &changed) == 0 && changed,
 	   "authorize creates the directory and the ACL: %s", err_msg());
 	ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0644, "the ACL is 0644");
-	ok(acl_load(&acl, path) == 0 && acl.n == 1 && acl_contains(&acl, &k1),
-	   "and holds the key");
+	ok(acl_load(&acl, path) == 0 && acl.n == 1 && acl_contains(&acl, &k1), "and holds the key");
 	acl_release(&acl);
 	a = read_acl(dir);
 	ok(acl_update(dir, &k1, ACL_AUTHORIZE, &changed) == 0 && !changed,
@@ -313,7 +313,7 @@ static void test_update(void)
 	ok(acl_update(dir, &k1, ACL_DEAUTHORIZE, &changed) == 0 && changed,
 	   "deauthorize the first");
 	ok(acl_load(&acl, path) == 0 && acl.n == 1 && acl_contains(&acl, &k2) &&
-		   !acl_contains(&acl, &k1),
+	       !acl_contains(&acl, &k1),
 	   "only the second is left");
 	acl_release(&acl);
 	a = read_acl(dir);
@@ -367,8 +367,8 @@ static void test_update(void)
 		ok(acl_load(&acl, path) == 0 && acl.n == 1, "a symlinked ACL is read");
 		acl_release(&acl);
 		r = acl_update(dir, &k2, ACL_AUTHORIZE, &changed);
-		ok(r == ERR_INVALID && strstr(err_msg(), "symbolic link"),
-		   "but not replaced: %s", err_msg());
+		ok(r == ERR_INVALID && strstr(err_msg(), "symbolic link"), "but not replaced: %s",
+		   err_msg());
 		ok(lstat(path, &st) == 0 && S_ISLNK(st.st_mode), "it is still a symlink");
 		unlink(path);
 		rename(target, path);

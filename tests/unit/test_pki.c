@@ -257,7 +257,7 @@ static void test_forgeries(void)
 	ok(pki_verify(&otherpub, fp.data, fp.len, a->sig) == ERR_MISMATCH,
 	   "right key name, wrong key: fails (%s)", err_msg());
 	ok(pki_sign(&other, fp.data, fp.len, &s2) == 0 &&
-		   pki_verify(&vpub, fp.data, fp.len, s2) == ERR_MISMATCH,
+	       pki_verify(&vpub, fp.data, fp.len, s2) == ERR_MISMATCH,
 	   "a signature by the impostor key fails with the real key");
 	free(s2);
 	snprintf(sig, sizeof(sig), "other%s", strchr(a->sig, ':'));
@@ -272,9 +272,9 @@ static void test_forgeries(void)
 static void test_fingerprint(void)
 {
 	struct buf fp = BUF_INIT(1024);
-	uint8_t h[SHA256_LEN] = { 0 };
-	const char *refs[] = { "/s/b", "/s/a", "/s/b" };
-	const char *bad[] = { "/s/a;x" };
+	uint8_t h[SHA256_LEN] = {0};
+	const char *refs[] = {"/s/b", "/s/a", "/s/b"};
+	const char *bad[] = {"/s/a;x"};
 
 	ok(pki_fingerprint(&fp, "/s/p", h, 0, NULL, 0) == 0, "fingerprint without references");
 	is_str(fp.data, "1;/s/p;sha256:0000000000000000000000000000000000000000000000000000;0;",
@@ -283,7 +283,9 @@ static void test_fingerprint(void)
 	ok(pki_fingerprint(&fp, "/s/p", h, 18446744073709551615ull, refs, 3) == 0,
 	   "fingerprint with references");
 	is_str(fp.data,
-	       "1;/s/p;sha256:0000000000000000000000000000000000000000000000000000;18446744073709551615;/s/a,/s/b",
+	       "1;/s/"
+	       "p;sha256:0000000000000000000000000000000000000000000000000000;18446744073709551615;"
+	       "/s/a,/s/b",
 	       "references sorted, each once; the largest size printed in full");
 	is_str(refs[0], "/s/b", "the caller's reference array is left alone");
 	buf_reset(&fp);
@@ -297,8 +299,8 @@ static void test_fingerprint(void)
 
 static void test_names_and_strings(void)
 {
-	static const char *good[] = { "a", "cache.nixos.org-1", "host_1+x@y/z=~", "a#b" };
-	static const char *bad[] = { "", "a b", "a:b", "#a", "caf\xc3\xa9", "a\tb", "a\x7f" };
+	static const char *good[] = {"a", "cache.nixos.org-1", "host_1+x@y/z=~", "a#b"};
+	static const char *bad[] = {"", "a b", "a:b", "#a", "caf\xc3\xa9", "a\tb", "a\x7f"};
 	char longname[PKI_NAME_MAX + 2];
 	struct pki_public k;
 	char name[PKI_NAME_MAX + 1];
@@ -319,13 +321,13 @@ static void test_names_and_strings(void)
 	ok(pki_public_parse(&k, "k:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk=", 46, "t") == 0,
 	   "canonical base64 parses");
 	ok(pki_public_parse(&k, "k:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZl=", 46, "t") ==
-		   ERR_FORMAT,
+	       ERR_FORMAT,
 	   "non-zero spare bits are refused: %s", err_msg());
 	ok(pki_public_parse(&k, "k:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk", 45, "t") ==
-		   ERR_FORMAT,
+	       ERR_FORMAT,
 	   "missing padding is refused");
 	ok(pki_public_parse(&k, "k:DZFmmfMnQ3jsbiufK hqdv/zFsV6p5CABKnvWAjNgmZ=", 46, "t") ==
-		   ERR_FORMAT,
+	       ERR_FORMAT,
 	   "a space is refused");
 	r = pki_public_parse(&k, "k:DZFmmfMnQ3jsbiufKhqdv/zFsV6p5CABKnvWAjNgmZk=", 40, "where:7");
 	ok(r == ERR_FORMAT && !strncmp(err_msg(), "where:7: ", 9), "messages start with WHAT: %s",
@@ -336,7 +338,7 @@ static void test_names_and_strings(void)
 	   err_msg());
 	ok(pki_sig_parse("nocolon", name, bytes) == ERR_FORMAT, "signature without ':' refused");
 	ok(pki_sig_parse("k:\x01\x02\n", name, bytes) == ERR_FORMAT &&
-		   !strpbrk(err_msg(), "\x01\x02\n"),
+	       !strpbrk(err_msg(), "\x01\x02\n"),
 	   "control characters never reach the message: %s", err_msg());
 	ok(pki_sig_parse(vecs[0].sig, name, bytes) == 0 && !strcmp(name, "yonder-test-1"),
 	   "a vector signature parses");
@@ -369,7 +371,7 @@ static void test_generate(void)
 	ok(!pki_public_equal(&p1, &p2), "they differ");
 	pki_secret_format(&s1, text);
 	ok(pki_secret_parse(&parsed, text, strlen(text), "t") == 0 &&
-		   !memcmp(parsed.key, s1.key, PKI_SECRET_LEN),
+	       !memcmp(parsed.key, s1.key, PKI_SECRET_LEN),
 	   "a generated secret key round-trips through its text form");
 	ok(pki_sign(&s1, "hello", 5, &sig) == 0 && pki_verify(&p1, "hello", 5, sig) == 0,
 	   "sign and verify with a generated key");
@@ -425,7 +427,7 @@ static void test_bad_keys(void)
 		}
 		snprintf(want, sizeof(want), "%s:%s: ", path, f[1]);
 		ok(r == ERR_FORMAT && !strncmp(err_msg(), want, strlen(want)) &&
-			   strstr(err_msg(), f[2]),
+		       strstr(err_msg(), f[2]),
 		   "%s refused at line %s (%s): %s", f[0], f[1], f[2], err_msg());
 		n++;
 	}
@@ -453,14 +455,15 @@ static void test_key_files(void)
 	ok(pki_secret_load(&k, path) == 0, "0400 too");
 	pki_secret_release(&k);
 	for (mode_t m = 0; m < 6; m++) {
-		static const mode_t modes[] = { 0640, 0604, 0644, 0620, 0602, 0610 };
+		static const mode_t modes[] = {0640, 0604, 0644, 0620, 0602, 0610};
 		char want[64];
 
 		write_file(path, sec, strlen(sec), modes[m]);
 		r = pki_secret_load(&k, path);
 		snprintf(want, sizeof(want), "mode %04o", (unsigned)modes[m]);
 		ok(r == ERR_INVALID && strstr(err_msg(), path) && strstr(err_msg(), want),
-		   "a secret key file with mode %04o is refused: %s", (unsigned)modes[m], err_msg());
+		   "a secret key file with mode %04o is refused: %s", (unsigned)modes[m],
+		   err_msg());
 		pki_secret_release(&k);
 	}
 	write_file(path, sec, strlen(sec), 0600);
@@ -517,10 +520,10 @@ static void test_write_and_generate_files(void)
 	ok(stat(path, &st) == 0 && (st.st_mode & 07777) == 0444,
 	   "its mode is exact despite the umask");
 	ok(pki_write_file(dfd, dir, "f", "two", 3, 0444, 0) == ERR_EXISTS &&
-		   strstr(err_msg(), path),
+	       strstr(err_msg(), path),
 	   "an existing file is not replaced: %s", err_msg());
 	ok(pki_write_file(dfd, dir, "f", "three", 5, 0644, PKI_WRITE_REPLACE) == 0 &&
-		   stat(path, &st) == 0 && st.st_size == 5,
+	       stat(path, &st) == 0 && st.st_size == 5,
 	   "unless asked to");
 	umask(old);
 	{

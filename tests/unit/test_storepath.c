@@ -21,16 +21,21 @@ static void unhex(const char *s, uint8_t out[SHA256_LEN])
 static void test_check_name(void)
 {
 	static const char *const good[] = {
-	    "a", "hello", "hello-2.12.1", ".hidden", ".", "..", "A+b-c.d_e?f=g", "-lead", "_", "0", "x.drv", "Z9",
+	    "a", "hello", "hello-2.12.1", ".hidden", ".", "..", "A+b-c.d_e?f=g", "-lead",
+	    "_", "0",     "x.drv",        "Z9",
 	};
 	static const struct {
 		const char *name, *why;
 	} bad[] = {
 	    {"", "empty"},
-	    {"a b", "space"},     {"a/b", "slash"},
-	    {"x:y", "colon"},     {"a@b", "at sign"},
-	    {"a~b", "tilde"},     {"caf\xc3\xa9", "UTF-8"},
-	    {"tab\there", "tab"}, {"new\nline", "newline"},
+	    {"a b", "space"},
+	    {"a/b", "slash"},
+	    {"x:y", "colon"},
+	    {"a@b", "at sign"},
+	    {"a~b", "tilde"},
+	    {"caf\xc3\xa9", "UTF-8"},
+	    {"tab\there", "tab"},
+	    {"new\nline", "newline"},
 	};
 	char name[STOREPATH_NAME_MAX + 2];
 

@@ -11,7 +11,7 @@ PKGS    := libcrypto sqlite3 libzstd
 O       := build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Wno-unused-parameter -Isrc/lib -MMD -MP
+           -Wmissing-prototypes -Wno-unused-parameter -iquote src/lib -MMD -MP
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  += $(PKG_CFLAGS)
@@ -81,7 +81,7 @@ fuzz:
 	@mkdir -p build-fuzz
 	for t in $(FUZZ_TGT); do \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -Isrc/lib $(PKG_CFLAGS) -o build-fuzz/$$(basename $$t .c) $$t $(LIB_SRC) $(PKG_LIBS) || exit 1; \
+	    -iquote src/lib $(PKG_CFLAGS) -o build-fuzz/$$(basename $$t .c) $$t $(LIB_SRC) $(PKG_LIBS) || exit 1; \
 	done
 
 bench: yonder

@@ -32,5 +32,11 @@ int cmd_store_delete(int argc, char **argv);
 int cmd_store_gc(int argc, char **argv);
 int cmd_store_sign(int argc, char **argv);
 int cmd_archive(int argc, char **argv);
+int cmd_drv_add(int argc, char **argv);
+int cmd_drv_show(int argc, char **argv);
+int cmd_derivation(int argc, char **argv);
+int cmd_store_add_text(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+int cmd_log(int argc, char **argv);
 
 #endif

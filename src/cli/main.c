@@ -26,6 +26,12 @@ static const struct command commands[] = {
     {"store", "delete", cmd_store_delete, "delete store paths nothing refers to"},
     {"store", "gc", cmd_store_gc, "remove leftovers of interrupted adds"},
     {"store", "sign", cmd_store_sign, "sign valid store paths with a secret key"},
+    {NULL, "derivation", cmd_derivation, "evaluate recipes and write their .drv files"},
+    {"drv", "add", cmd_drv_add, "add .drv files to the store, checking their paths"},
+    {"drv", "show", cmd_drv_show, "print derivations as JSON (nix show-derivation)"},
+    {"store", "add-text", cmd_store_add_text, "add standard input as a text path (toFile)"},
+    {NULL, "build", cmd_build, "build derivations here, their inputs first"},
+    {NULL, "log", cmd_log, "print the build log of a derivation or output"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,1 @@
+(derivation (name "hel\lo") (system "x86_64-linux") (builder "/bin/sh"))

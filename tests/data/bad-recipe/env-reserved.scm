@@ -1,0 +1,3 @@
+(derivation (name "hello") (system "x86_64-linux") (builder "/bin/sh")
+  (outputs "out" "dev")
+  (env ("dev" "/tmp")))

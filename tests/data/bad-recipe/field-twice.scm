@@ -1,0 +1,5 @@
+(derivation
+  (name "hello")
+  (system "x86_64-linux")
+  (name "again")
+  (builder "/bin/sh"))

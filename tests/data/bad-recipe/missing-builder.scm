@@ -1,0 +1,1 @@
+(derivation (name "hello") (system "x86_64-linux"))

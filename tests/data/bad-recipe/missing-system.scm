@@ -1,0 +1,1 @@
+(derivation (name "hello") (builder "/bin/sh"))

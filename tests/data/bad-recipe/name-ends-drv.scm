@@ -1,0 +1,1 @@
+(derivation (name "hello.drv") (system "x86_64-linux") (builder "/bin/sh"))

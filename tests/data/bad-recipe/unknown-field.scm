@@ -1,0 +1,5 @@
+(derivation
+  (name "hello")
+  (system "x86_64-linux")
+  (builder "/bin/sh")
+  (colour "red"))

@@ -1,0 +1,1 @@
+(derivaton (name "hello") (system "x86_64-linux") (builder "/bin/sh"))

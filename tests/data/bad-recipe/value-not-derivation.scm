@@ -1,0 +1,2 @@
+(define d (derivation (name "hello") (system "x86_64-linux") (builder "/bin/sh")))
+(list d "hello")

@@ -1,0 +1,2 @@
+(define script (plain-file "builder.sh"))
+(derivation (name "hello") (system "x86_64-linux") (builder "/bin/sh") (args script))

@@ -1,0 +1,680 @@
+#include "proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+
+/* Decoder states; a negative state is the sticky error code. */
+enum {
+	PD_HEADER = 0, /* collecting the 12 header bytes */
+	PD_PAYLOAD,    /* header checked, collecting the payload */
+	PD_READY,      /* a whole frame waits to be taken */
+	PD_TAKEN,      /* handed out; dropped at the next call */
+};
+
+/* A decoder keeps a big buffer only while it holds a big frame: an idle
+ * connection should not pin a megabyte. */
+#define PD_KEEP 65536
+
+static const struct {
+	unsigned op;
+	const char *name;
+} ops[] = {
+    {PROTO_HELLO, "hello"},
+    {PROTO_WELCOME, "welcome"},
+    {PROTO_ERROR, "error"},
+    {PROTO_OK, "ok"},
+    {PROTO_DATA, "data"},
+    {PROTO_CANCEL, "cancel"},
+    {PROTO_BUILD, "build"},
+    {PROTO_ADD_NAR, "add-nar"},
+    {PROTO_QUERY_PATH_INFO, "query-path-info"},
+    {PROTO_FOLLOW_LOG, "follow-log"},
+    {PROTO_EV_BUILD_STARTED, "build-started"},
+    {PROTO_EV_BUILD_FINISHED, "build-finished"},
+    {PROTO_EV_LOG_LINE, "log-line"},
+    {PROTO_EV_PROGRESS, "progress"},
+};
+
+const char *proto_op_name(unsigned op)
+{
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (ops[i].op == op)
+			return ops[i].name;
+	return NULL;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n; i-- > 0;)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* ---- Writing */
+
+int proto_frame_begin(struct buf *b, unsigned op, unsigned flags, uint32_t id, size_t *start)
+{
+	unsigned char h[PROTO_HDR_LEN];
+
+	if (!proto_op_name(op))
+		return err_set(ERR_INVALID, "unknown operation 0x%04x", op);
+	if (flags & ~PROTO_F_KNOWN)
+		return err_set(ERR_INVALID, "unknown flags 0x%04x", flags);
+	put_le(h, 0, 4);
+	put_le(h + 4, op, 2);
+	put_le(h + 6, flags, 2);
+	put_le(h + 8, id, 4);
+	*start = b->len;
+	return buf_put(b, h, sizeof(h));
+}
+
+/* Drops the frame begun at START (after a failed put). */
+static void frame_abort(struct buf *b, size_t start)
+{
+	if (b->data && start <= b->len) {
+		b->len = start;
+		b->data[start] = '\0';
+	}
+}
+
+int proto_frame_end(struct buf *b, size_t start)
+{
+	size_t n;
+
+	if (!b->data || start > b->len || b->len - start < PROTO_HDR_LEN)
+		return err_set(ERR_INTERNAL, "proto_frame_end: no frame begun at %zu", start);
+	n = b->len - start - PROTO_HDR_LEN;
+	if (n > PROTO_FRAME_MAX) {
+		unsigned op = (unsigned)get_le((unsigned char *)b->data + start + 4, 2);
+
+		frame_abort(b, start);
+		return err_set(ERR_TOOBIG, "%s frame of %zu bytes exceeds the limit of %u",
+			       proto_op_name(op), n, PROTO_FRAME_MAX);
+	}
+	put_le((unsigned char *)b->data + start, n, 4);
+	return 0;
+}
+
+int proto_put_frame(struct buf *b, unsigned op, unsigned flags, uint32_t id, const void *p,
+		    size_t n)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, op, flags, id, &start)) != 0)
+		return r;
+	if ((r = buf_put(b, p, n)) != 0 || (r = proto_frame_end(b, start)) != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_put_u64(struct buf *b, uint64_t v)
+{
+	return buf_put_u64le(b, v);
+}
+
+int proto_put_bytes(struct buf *b, const void *p, size_t n)
+{
+	unsigned char le[4];
+	int r;
+
+	if (n > PROTO_FRAME_MAX)
+		return err_set(ERR_TOOBIG, "string of %zu bytes exceeds the limit of %u", n,
+			       PROTO_FRAME_MAX);
+	put_le(le, n, 4);
+	if ((r = buf_grow(b, 4 + n)) != 0)
+		return r;
+	buf_put(b, le, 4);
+	return buf_put(b, p, n);
+}
+
+int proto_put_str(struct buf *b, const char *s)
+{
+	return proto_put_bytes(b, s, strlen(s));
+}
+
+int proto_put_strv(struct buf *b, const char *const *v, size_t n)
+{
+	unsigned char le[4];
+	int r;
+
+	if (n > PROTO_LIST_MAX)
+		return err_set(ERR_TOOBIG, "list of %zu strings exceeds the limit of %u", n,
+			       PROTO_LIST_MAX);
+	put_le(le, n, 4);
+	if ((r = buf_put(b, le, 4)) != 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if ((r = proto_put_str(b, v[i])) != 0)
+			return r;
+	return 0;
+}
+
+/* ---- The decoder */
+
+void proto_decoder_init(struct proto_decoder *d, const char *what, uint32_t max)
+{
+	d->what = what ? what : "stream";
+	d->max = max ? max : PROTO_FRAME_MAX;
+	buf_init(&d->buf, PROTO_HDR_LEN + (size_t)d->max);
+	d->need = PROTO_HDR_LEN;
+	d->offset = 0;
+	d->state = PD_HEADER;
+}
+
+void proto_decoder_release(struct proto_decoder *d)
+{
+	buf_release(&d->buf);
+	d->need = PROTO_HDR_LEN;
+	d->state = PD_HEADER;
+}
+
+/* After an error nothing in the stream can be trusted: there is no way to
+ * find the next frame boundary. */
+static int sticky(const struct proto_decoder *d)
+{
+	return err_set(d->state, "%s: byte %llu: the stream is unusable after an earlier error",
+		       d->what, (unsigned long long)d->offset);
+}
+
+static int fail(struct proto_decoder *d, int code)
+{
+	d->state = code;
+	return code;
+}
+
+/* Forgets a frame that was taken. */
+static void drop_taken(struct proto_decoder *d)
+{
+	if (d->state != PD_TAKEN)
+		return;
+	d->offset += d->need;
+	if (d->buf.cap > PD_KEEP)
+		buf_release(&d->buf);
+	else
+		buf_reset(&d->buf);
+	d->need = PROTO_HDR_LEN;
+	d->state = PD_HEADER;
+}
+
+/* Moves on once the bytes of the current part are all in: checks a
+ * complete header (before anything is allocated for its payload). */
+static int settle(struct proto_decoder *d)
+{
+	const unsigned char *h = (const unsigned char *)d->buf.data;
+	unsigned op, flags;
+	uint32_t len;
+	int r;
+
+	if (d->buf.len < d->need)
+		return 0;
+	if (d->state == PD_PAYLOAD) {
+		d->state = PD_READY;
+		return 0;
+	}
+	len = (uint32_t)get_le(h, 4);
+	op = (unsigned)get_le(h + 4, 2);
+	flags = (unsigned)get_le(h + 6, 2);
+	if (len > d->max)
+		return fail(d, err_set(ERR_TOOBIG,
+				       "%s: byte %llu: frame of %lu bytes exceeds the limit of %lu",
+				       d->what, (unsigned long long)d->offset, (unsigned long)len,
+				       (unsigned long)d->max));
+	if (!proto_op_name(op))
+		return fail(d, err_set(ERR_FORMAT, "%s: byte %llu: unknown operation 0x%04x",
+				       d->what, (unsigned long long)d->offset, op));
+	if (flags & ~PROTO_F_KNOWN)
+		return fail(d, err_set(ERR_FORMAT,
+				       "%s: byte %llu: unknown flags 0x%04x in a %s frame", d->what,
+				       (unsigned long long)d->offset, flags, proto_op_name(op)));
+	d->need = PROTO_HDR_LEN + (size_t)len;
+	if (len == 0) {
+		d->state = PD_READY;
+		return 0;
+	}
+	if ((r = buf_grow(&d->buf, len)) != 0)
+		return fail(d,
+			    err_prefix(r, "%s: byte %llu", d->what, (unsigned long long)d->offset));
+	d->state = PD_PAYLOAD;
+	return 0;
+}
+
+int proto_decoder_feed(struct proto_decoder *d, const void *p, size_t n, size_t *used)
+{
+	const unsigned char *in = p;
+	int r;
+
+	*used = 0;
+	if (d->state < 0)
+		return sticky(d);
+	drop_taken(d);
+	while (n > 0 && d->state != PD_READY) {
+		size_t take = d->need - d->buf.len;
+
+		if (take > n)
+			take = n;
+		/* Never past the cap: the buffer was grown for this frame. */
+		if ((r = buf_put(&d->buf, in, take)) != 0)
+			return fail(d, r);
+		in += take;
+		n -= take;
+		*used += take;
+		if ((r = settle(d)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int proto_decoder_next(struct proto_decoder *d, struct proto_frame *f)
+{
+	const unsigned char *h;
+
+	if (d->state < 0)
+		return sticky(d);
+	drop_taken(d);
+	if (d->state != PD_READY)
+		return 0;
+	h = (const unsigned char *)d->buf.data;
+	f->len = (uint32_t)get_le(h, 4);
+	f->op = (unsigned)get_le(h + 4, 2);
+	f->flags = (unsigned)get_le(h + 6, 2);
+	f->id = (uint32_t)get_le(h + 8, 4);
+	f->payload = h + PROTO_HDR_LEN;
+	f->offset = d->offset;
+	d->state = PD_TAKEN;
+	return 1;
+}
+
+size_t proto_decoder_want(const struct proto_decoder *d)
+{
+	switch (d->state) {
+	case PD_HEADER:
+	case PD_PAYLOAD: return d->need - d->buf.len;
+	case PD_TAKEN: return PROTO_HDR_LEN;
+	default: return 0;
+	}
+}
+
+int proto_decoder_finish(struct proto_decoder *d)
+{
+	const unsigned char *h = (const unsigned char *)d->buf.data;
+
+	if (d->state < 0)
+		return sticky(d);
+	if (d->state == PD_HEADER && d->buf.len > 0)
+		return fail(d, err_set(ERR_TRUNCATED,
+				       "%s: byte %llu: truncated frame: %zu of %d header bytes",
+				       d->what, (unsigned long long)d->offset, d->buf.len,
+				       PROTO_HDR_LEN));
+	if (d->state == PD_PAYLOAD)
+		return fail(
+		    d, err_set(ERR_TRUNCATED,
+			       "%s: byte %llu: truncated frame: %s frame of %zu bytes, got %zu",
+			       d->what, (unsigned long long)d->offset,
+			       proto_op_name((unsigned)get_le(h + 4, 2)), d->need - PROTO_HDR_LEN,
+			       d->buf.len - PROTO_HDR_LEN));
+	return 0;
+}
+
+int proto_recv(int fd, struct proto_decoder *d, struct proto_frame *f)
+{
+	for (;;) {
+		size_t want;
+		ssize_t got;
+		int r;
+
+		if ((r = proto_decoder_next(d, f)) != 0)
+			return r;
+		want = proto_decoder_want(d);
+		if ((r = buf_grow(&d->buf, want)) != 0)
+			return fail(d, r);
+		got = read(fd, d->buf.data + d->buf.len, want);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return err_sys(ERR_IO, "%s: read", d->what);
+		if (got == 0)
+			return proto_decoder_finish(d);
+		d->buf.len += (size_t)got;
+		d->buf.data[d->buf.len] = '\0';
+		if ((r = settle(d)) != 0)
+			return r;
+	}
+}
+
+/* ---- Reading payloads */
+
+void proto_in_init_mem(struct proto_in *in, const void *p, size_t len)
+{
+	in->p = p;
+	in->len = len;
+	in->off = 0;
+}
+
+void proto_in_init(struct proto_in *in, const struct proto_frame *f)
+{
+	proto_in_init_mem(in, f->payload, f->len);
+}
+
+static size_t left(const struct proto_in *in)
+{
+	return in->len - in->off;
+}
+
+int proto_get_u64(struct proto_in *in, uint64_t *v)
+{
+	if (left(in) < 8)
+		return err_set(ERR_FORMAT,
+			       "truncated integer at payload byte %zu: 8 bytes needed, %zu left",
+			       in->off, left(in));
+	*v = get_le(in->p + in->off, 8);
+	in->off += 8;
+	return 0;
+}
+
+/* A u32 count or length; AT is set to where it starts. */
+static int get_u32(struct proto_in *in, uint32_t *v, size_t *at, const char *what)
+{
+	*at = in->off;
+	if (left(in) < 4)
+		return err_set(ERR_FORMAT,
+			       "truncated %s at payload byte %zu: 4 bytes needed, %zu left", what,
+			       in->off, left(in));
+	*v = (uint32_t)get_le(in->p + in->off, 4);
+	in->off += 4;
+	return 0;
+}
+
+int proto_get_bytes(struct proto_in *in, const void **p, size_t *n, size_t max)
+{
+	uint32_t len;
+	size_t at;
+	int r;
+
+	if ((r = get_u32(in, &len, &at, "string length")) != 0)
+		return r;
+	if (len > max) {
+		in->off = at;
+		return err_set(ERR_TOOBIG,
+			       "string of %lu bytes at payload byte %zu exceeds the limit of %zu",
+			       (unsigned long)len, at, max);
+	}
+	if (len > left(in)) {
+		size_t rest = left(in);
+
+		in->off = at;
+		return err_set(
+		    ERR_FORMAT,
+		    "bad string length at payload byte %zu: %lu bytes declared, %zu left", at,
+		    (unsigned long)len, rest);
+	}
+	*p = in->p + in->off;
+	*n = len;
+	in->off += len;
+	return 0;
+}
+
+int proto_get_str(struct proto_in *in, char **s, size_t max)
+{
+	const void *p;
+	size_t n, at = in->off;
+	int r;
+
+	if ((r = proto_get_bytes(in, &p, &n, max)) != 0)
+		return r;
+	if (memchr(p, '\0', n)) {
+		in->off = at;
+		return err_set(ERR_FORMAT, "string at payload byte %zu contains a NUL byte", at);
+	}
+	if (!(*s = malloc(n + 1)))
+		return err_set(ERR_NOMEM, "out of memory (%zu bytes)", n + 1);
+	memcpy(*s, p, n);
+	(*s)[n] = '\0';
+	return 0;
+}
+
+void proto_strv_free(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int proto_get_strv(struct proto_in *in, char ***v, size_t *n, size_t max_count, size_t max_len)
+{
+	uint32_t count;
+	size_t at, i;
+	char **strs;
+	int r;
+
+	*v = NULL;
+	*n = 0;
+	if ((r = get_u32(in, &count, &at, "list length")) != 0)
+		return r;
+	if (count > max_count) {
+		in->off = at;
+		return err_set(ERR_TOOBIG,
+			       "list of %lu strings at payload byte %zu exceeds the limit of %zu",
+			       (unsigned long)count, at, max_count);
+	}
+	/* Each string takes at least its 4-byte length. */
+	if (count > left(in) / 4) {
+		size_t rest = left(in);
+
+		in->off = at;
+		return err_set(
+		    ERR_FORMAT,
+		    "bad list length at payload byte %zu: %lu strings declared, %zu bytes left", at,
+		    (unsigned long)count, rest);
+	}
+	if (!(strs = calloc((size_t)count + 1, sizeof(*strs))))
+		return err_set(ERR_NOMEM, "out of memory (a list of %lu strings)",
+			       (unsigned long)count);
+	for (i = 0; i < count; i++) {
+		if ((r = proto_get_str(in, &strs[i], max_len)) != 0) {
+			proto_strv_free(strs, i);
+			in->off = at;
+			return r;
+		}
+	}
+	*v = strs;
+	*n = count;
+	return 0;
+}
+
+int proto_get_end(const struct proto_in *in)
+{
+	if (left(in))
+		return err_set(ERR_FORMAT, "%zu trailing bytes at payload byte %zu", left(in),
+			       in->off);
+	return 0;
+}
+
+/* ---- The handshake */
+
+int proto_negotiate(uint64_t peer, uint64_t *agreed)
+{
+	if (peer < PROTO_VERSION_MIN)
+		return err_set(ERR_INVALID,
+			       "protocol version %llu is not supported (this side speaks %d to %d)",
+			       (unsigned long long)peer, PROTO_VERSION_MIN, PROTO_VERSION);
+	*agreed = peer < PROTO_VERSION ? peer : PROTO_VERSION;
+	return 0;
+}
+
+/* Checks the op and id of a handshake frame and its magic. */
+static int begin_get(struct proto_in *in, const struct proto_frame *f, unsigned op)
+{
+	uint64_t magic;
+	int r;
+
+	if (f->op != op) {
+		const char *name = proto_op_name(f->op);
+
+		return err_set(ERR_FORMAT, "expected a %s frame, got %s%s(0x%04x)",
+			       proto_op_name(op), name ? name : "", name ? " " : "", f->op);
+	}
+	if (f->id != 0)
+		return err_set(ERR_FORMAT, "expected request id 0, got %lu", (unsigned long)f->id);
+	proto_in_init(in, f);
+	if ((r = proto_get_u64(in, &magic)) != 0)
+		return r;
+	if (magic != PROTO_MAGIC)
+		return err_set(ERR_FORMAT,
+			       "bad magic 0x%016llx at payload byte 0 (expected 0x%016llx)",
+			       (unsigned long long)magic, (unsigned long long)PROTO_MAGIC);
+	return 0;
+}
+
+#define FEATURES_MAX 1024
+
+int proto_hello_put(struct buf *b, const struct proto_hello *h)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_HELLO, 0, 0, &start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, PROTO_MAGIC)) != 0 || (r = proto_put_u64(b, h->version)) != 0 ||
+	    (r = proto_put_str(b, h->name ? h->name : "")) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)h->features, h->nfeatures)) != 0 ||
+	    (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return err_prefix(r, "hello");
+	}
+	return 0;
+}
+
+void proto_hello_release(struct proto_hello *h)
+{
+	free(h->name);
+	proto_strv_free(h->features, h->nfeatures);
+	memset(h, 0, sizeof(*h));
+}
+
+int proto_hello_get(struct proto_hello *h, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	if ((r = begin_get(&in, f, PROTO_HELLO)) != 0 ||
+	    (r = proto_get_u64(&in, &h->version)) != 0 ||
+	    (r = proto_get_str(&in, &h->name, PROTO_NAME_MAX)) != 0 ||
+	    (r = proto_get_strv(&in, &h->features, &h->nfeatures, FEATURES_MAX, PROTO_NAME_MAX)) !=
+		0 ||
+	    (r = proto_get_end(&in)) != 0) {
+		proto_hello_release(h);
+		return err_prefix(r, "hello");
+	}
+	return 0;
+}
+
+int proto_welcome_put(struct buf *b, const struct proto_welcome *w)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_WELCOME, 0, 0, &start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, PROTO_MAGIC)) != 0 || (r = proto_put_u64(b, w->version)) != 0 ||
+	    (r = proto_put_str(b, w->name ? w->name : "")) != 0 ||
+	    (r = proto_put_str(b, w->host ? w->host : "")) != 0 ||
+	    (r = proto_put_str(b, w->store_dir ? w->store_dir : "")) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)w->systems, w->nsystems)) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)w->features, w->nfeatures)) != 0 ||
+	    (r = proto_put_u64(b, w->cores)) != 0 || (r = proto_put_u64(b, w->load_milli)) != 0 ||
+	    (r = proto_put_u64(b, w->free_bytes)) != 0 || (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return err_prefix(r, "welcome");
+	}
+	return 0;
+}
+
+void proto_welcome_release(struct proto_welcome *w)
+{
+	free(w->name);
+	free(w->host);
+	free(w->store_dir);
+	proto_strv_free(w->systems, w->nsystems);
+	proto_strv_free(w->features, w->nfeatures);
+	memset(w, 0, sizeof(*w));
+}
+
+int proto_welcome_get(struct proto_welcome *w, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	if ((r = begin_get(&in, f, PROTO_WELCOME)) != 0 ||
+	    (r = proto_get_u64(&in, &w->version)) != 0 ||
+	    (r = proto_get_str(&in, &w->name, PROTO_NAME_MAX)) != 0 ||
+	    (r = proto_get_str(&in, &w->host, PROTO_NAME_MAX)) != 0 ||
+	    (r = proto_get_str(&in, &w->store_dir, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_strv(&in, &w->systems, &w->nsystems, FEATURES_MAX, PROTO_NAME_MAX)) !=
+		0 ||
+	    (r = proto_get_strv(&in, &w->features, &w->nfeatures, FEATURES_MAX, PROTO_NAME_MAX)) !=
+		0 ||
+	    (r = proto_get_u64(&in, &w->cores)) != 0 ||
+	    (r = proto_get_u64(&in, &w->load_milli)) != 0 ||
+	    (r = proto_get_u64(&in, &w->free_bytes)) != 0 || (r = proto_get_end(&in)) != 0) {
+		proto_welcome_release(w);
+		return err_prefix(r, "welcome");
+	}
+	return 0;
+}
+
+int proto_error_put(struct buf *b, uint32_t id, int code, const char *msg)
+{
+	size_t start, n = strlen(msg);
+	int r;
+
+	/* An error must always be sendable: a long message is cut. */
+	if (n > PROTO_MSG_MAX)
+		n = PROTO_MSG_MAX;
+	if ((r = proto_frame_begin(b, PROTO_ERROR, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, code < 0 ? (uint64_t) - (int64_t)code : (uint64_t)code)) != 0 ||
+	    (r = proto_put_bytes(b, msg, n)) != 0 || (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return r;
+	}
+	return 0;
+}
+
+int proto_error_get(const struct proto_frame *f, int *code, char **msg)
+{
+	struct proto_in in;
+	uint64_t c;
+	int r;
+
+	*msg = NULL;
+	if (f->op != PROTO_ERROR)
+		return err_set(ERR_FORMAT, "expected an error frame, got 0x%04x", f->op);
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, &c)) != 0 ||
+	    (r = proto_get_str(&in, msg, PROTO_MSG_MAX)) != 0 || (r = proto_get_end(&in)) != 0) {
+		free(*msg);
+		*msg = NULL;
+		return err_prefix(r, "error frame");
+	}
+	*code = ERR_INTERNAL;
+	if (c > 0 && c < 1000 && strcmp(err_str(-(int)c), "unknown error") != 0)
+		*code = -(int)c;
+	return 0;
+}

@@ -1,0 +1,5 @@
+;; An ed25519 key announced as RSA.
+(list (build-machine
+       (name "a.example.org")
+       (user "offload")
+       (host-key "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIONOqR2+oVJnBtsIK0vm6R1aLjpvmxGPPygfZbD7z+Yh")))

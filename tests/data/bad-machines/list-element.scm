@@ -1,0 +1,2 @@
+(list (build-machine (name "a.example.org") (user "offload"))
+      "b.example.org")

@@ -1,0 +1,3 @@
+(list (build-machine
+       (user "offload")
+       (systems (list "x86_64-linux"))))

@@ -1,0 +1,4 @@
+(list (build-machine
+       (name "a.example.org")
+       (sytems (list "x86_64-linux"))
+       (user "offload")))

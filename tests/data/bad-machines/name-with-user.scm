@@ -1,0 +1,3 @@
+(list (build-machine
+       (name "offload@a.example.org")
+       (user "offload")))

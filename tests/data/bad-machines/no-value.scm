@@ -1,0 +1,3 @@
+;; Only definitions: the file has no value.
+(define machines
+  (list (build-machine (name "a.example.org") (user "offload"))))

@@ -1,0 +1,1 @@
+(list (build-machine (name "a.example.org") (user "offload") (port 65536)))

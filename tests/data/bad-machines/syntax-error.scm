@@ -1,0 +1,3 @@
+(list (build-machine
+       (name "a.example.org")
+       (user "offload"))

@@ -1,0 +1,4 @@
+(list (build-machine
+       (name "a.example.org")
+       (user "offload")
+       (systems (list))))

@@ -1,0 +1,3 @@
+(list (build-machine
+       (name host)
+       (user "offload")))

@@ -819,6 +819,70 @@ void store_stage_free(struct store_stage *st)
 	free(st);
 }
 
+/* ---- hasher and restorer for archive import (see store.h) ------------ */
+
+struct store_hasher {
+	struct hpipe *hp;
+};
+
+int store_hasher_new(struct store_hasher **out, struct sink **sink)
+{
+	struct store_hasher *h = calloc(1, sizeof(*h));
+	int r;
+
+	*out = NULL;
+	if (!h)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((r = hpipe_new(&h->hp)) != 0) {
+		free(h);
+		return r;
+	}
+	*sink = &h->hp->sink;
+	*out = h;
+	return 0;
+}
+
+void store_hasher_finish(struct store_hasher *h, uint8_t digest[SHA256_LEN], uint64_t *size)
+{
+	hpipe_finish(h->hp, digest, size);
+}
+
+void store_hasher_free(struct store_hasher *h)
+{
+	if (!h)
+		return;
+	hpipe_free(h->hp);
+	free(h);
+}
+
+struct store_restorer {
+	struct nar_restorer rs;
+	struct kick kick;
+};
+
+int store_restorer_new(struct store *s, const char *tmp, struct store_restorer **out,
+		       const struct nar_visitor **v)
+{
+	struct store_restorer *r = malloc(sizeof(*r));
+
+	*out = NULL;
+	if (!r)
+		return err_set(ERR_NOMEM, "out of memory");
+	nar_restorer_init(&r->rs, s->dirfd, tmp, NAR_CANONICAL);
+	kick_init(&r->kick, &r->rs);
+	*v = &r->kick.v;
+	*out = r;
+	return 0;
+}
+
+void store_restorer_free(struct store_restorer *r)
+{
+	if (!r)
+		return;
+	nar_restorer_release(&r->rs);
+	free(r);
+}
+
 /* Commits one item, staged in ST, described by PI; sets *OUT to its path. */
 static int commit_one(struct store_stage *st, struct path_info *pi, char **out)
 {
@@ -1130,4 +1194,38 @@ out:
 	db_list_release(&names);
 	db_list_release(&locks);
 	return r;
+}
+
+/* ---- path locks for builders (builder.c, engine.c) -------------------- */
+
+int store_path_lock(struct store *s, const char *path, bool wait, int *fd)
+{
+	char name[48];
+	int r;
+
+	*fd = -1;
+	if ((r = store_check_path(s, path)) != 0)
+		return r;
+	lock_name(name, sizeof(name), storepath_base(path), PATH_HASH_NIX32_LEN);
+	return lock_take(s, name, wait, true, fd);
+}
+
+void store_path_unlock(struct store *s, const char *path, int *fd)
+{
+	char name[48];
+
+	if (*fd < 0)
+		return;
+	lock_name(name, sizeof(name), storepath_base(path), PATH_HASH_NIX32_LEN);
+	lock_drop(s, name, fd);
+}
+
+const char *store_state_path(const struct store *s)
+{
+	return s->state;
+}
+
+int store_lock_dirfd(const struct store *s)
+{
+	return s->lockfd;
 }

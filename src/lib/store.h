@@ -117,6 +117,27 @@ int store_stage_commit(struct store_stage *st, const struct path_info *infos, si
 /* Removes the temporaries not committed and releases their locks. */
 void store_stage_free(struct store_stage *st);
 
+/* ---- For archive import (archive.c): restoring a NAR that arrives as a
+ * stream into a stage's temporary, as fast as store_add copies a tree.
+ * A hasher is a sink that hashes what it is given on a second thread (and
+ * counts it), so that hashing overlaps the writes; store_hasher_finish
+ * waits for it and writes the digest and the byte count.  A restorer is
+ * nar_restorer with NAR_CANONICAL at TMP (relative to store_dirfd(S)) that
+ * also starts the disk writes of file data as it goes, so that the
+ * commit's syncfs() finds little left to write; *V is its visitor.  Both
+ * are freed with their _free (NULL is a no-op); after an error the caller
+ * frees the stage, which removes TMP. */
+struct sink;
+struct nar_visitor;
+struct store_hasher;
+struct store_restorer;
+int store_hasher_new(struct store_hasher **out, struct sink **sink);
+void store_hasher_finish(struct store_hasher *h, uint8_t digest[SHA256_LEN], uint64_t *size);
+void store_hasher_free(struct store_hasher *h);
+int store_restorer_new(struct store *s, const char *tmp, struct store_restorer **out,
+		       const struct nar_visitor **v);
+void store_restorer_free(struct store_restorer *r);
+
 /* Checks one valid path: ERR_NOTFOUND when it is not valid or its files
  * are missing; with CHECK_CONTENTS, ERR_MISMATCH when its NAR hash or size
  * differs from the database (the message gives expected and got). */
@@ -133,5 +154,21 @@ int store_delete(struct store *s, const char *const *paths, size_t n);
  * is free; then stale lock files.  Appends what it removed (full names in
  * the store) to REMOVED.  Entries that look like neither are left alone. */
 int store_gc(struct store *s, struct db_list *removed);
+
+/* ---- Path locks, for builds that create items in place (builder.h).
+ * The lock of PATH (a store path of S) is the one store_stage_commit and
+ * store_delete take: while it is held nobody else adds, deletes or
+ * collects PATH.  store_path_lock: 0 when taken (*FD set), 1 when busy and
+ * !WAIT (*FD is -1), or an error.  Take several in sorted path order.  A
+ * holder must not call store_stage_commit or store_delete on PATH itself
+ * (they would wait for it).  store_path_unlock drops it (FD -1 is a no-op;
+ * *FD becomes -1). */
+int store_path_lock(struct store *s, const char *path, bool wait, int *fd);
+void store_path_unlock(struct store *s, const char *path, int *fd);
+/* The state directory S was opened with. */
+const char *store_state_path(const struct store *s);
+/* The descriptor of the locks directory (a forked child that only waits
+ * for locks keeps it and closes everything else). */
+int store_lock_dirfd(const struct store *s);
 
 #endif

@@ -20,7 +20,7 @@ same() {
 ok "--help" yonder archive --help
 like "lists --generate-key" "$(cat "$T/.out")" "--generate-key \[--name NAME\]"
 like "lists --authorize and --deauthorize" "$(cat "$T/.out")" "--deauthorize"
-like "says export/import come later" "$(cat "$T/.out" | tr "\n" " ")" "--export.*later step"
+like "lists --export, --import and --missing" "$(cat "$T/.out" | tr "\n" " ")" "--export.*--import.*--missing"
 yonder archive >/dev/null 2>&1
 is "no action: usage error" $? 2
 yonder archive --generate-key --authorize </dev/null >/dev/null 2>&1
@@ -31,8 +31,8 @@ yonder archive --generate-key --name >/dev/null 2>&1
 is "--name without its value: usage error" $? 2
 yonder archive --bogus >/dev/null 2>&1
 is "unknown option: usage error" $? 2
-fails "--export is not there yet" yonder archive --export
-like "and says so" "$(cat "$T/.err")" "not implemented yet"
+fails "--export without a PATH: usage error" yonder archive --export
+like "and says so" "$(cat "$T/.err")" "no PATH given"
 
 # ---- --generate-key -------------------------------------------------------
 ok "generate a key pair" yonder archive --generate-key --name test-a

@@ -31,7 +31,8 @@ int buf_grow(struct buf *b, size_t n)
 	size_t want, ncap;
 	char *p;
 
-	if (n > b->max || b->len > b->max - n)
+	/* The last byte of size_t is kept for the NUL, whatever the cap. */
+	if (n > b->max || b->len > b->max - n || b->len + n == SIZE_MAX)
 		return err_set(ERR_TOOBIG, "buffer would exceed its cap of %zu bytes", b->max);
 	want = b->len + n + 1;
 	if (want <= b->cap)
@@ -39,7 +40,7 @@ int buf_grow(struct buf *b, size_t n)
 	ncap = b->cap ? b->cap : 64;
 	while (ncap < want)
 		ncap = ncap > SIZE_MAX / 2 ? want : ncap * 2;
-	if (ncap > b->max + 1)
+	if (b->max < SIZE_MAX && ncap > b->max + 1)
 		ncap = b->max + 1;
 	p = realloc(b->data, ncap);
 	if (!p)

@@ -10,6 +10,7 @@
 #include "acl.h"
 #include "buf.h"
 #include "err.h"
+#include "io.h"
 
 static const char acl_header[] =
     "# yonder ACL: the public keys whose signatures this machine accepts.\n"
@@ -322,7 +323,7 @@ int acl_update(const char *dir, const struct pki_public *k, enum acl_op op, bool
 	if (changed)
 		*changed = false;
 	snprintf(what, sizeof(what), "%s/%s", dir, ACL_FILE);
-	if ((r = pki_mkdir_p(dir)) != 0)
+	if ((r = mkdir_p(dir, 0755)) != 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)

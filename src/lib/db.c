@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "io.h"
 
 enum {
 	S_GET_ID,
@@ -222,31 +223,6 @@ static int get_id(struct db *db, const char *path, int64_t *id)
 	return rc == SQLITE_DONE ? 0 : dberr(db, "looking up a path");
 }
 
-static int mkdir_p(const char *path)
-{
-	char *p = strdup(path);
-	int r = 0;
-
-	if (!p)
-		return err_set(ERR_NOMEM, "out of memory");
-	for (char *c = p + 1;; c++) {
-		if (*c == '/' || *c == '\0') {
-			char saved = *c;
-
-			*c = '\0';
-			if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-				r = err_sys(ERR_IO, "cannot create directory '%s'", p);
-				break;
-			}
-			*c = saved;
-			if (!saved)
-				break;
-		}
-	}
-	free(p);
-	return r;
-}
-
 /* ---- open ------------------------------------------------------------ */
 
 static int pragma_int(struct db *db, const char *sql, int *out)
@@ -357,7 +333,7 @@ int db_open(struct db **out, const char *state_dir, const char *store_dir)
 	int version, r, initfd = -1;
 
 	*out = NULL;
-	if ((r = buf_printf(&dir, "%s/db", state_dir)) != 0 || (r = mkdir_p(dir.data)) != 0)
+	if ((r = buf_printf(&dir, "%s/db", state_dir)) != 0 || (r = mkdir_p(dir.data, 0755)) != 0)
 		goto out;
 	if (!(db = calloc(1, sizeof(*db)))) {
 		r = err_set(ERR_NOMEM, "out of memory");

@@ -277,3 +277,28 @@ int rm_rf_at(int dirfd, const char *path)
 		return err_sys(ERR_IO, "cannot remove directory '%s'", path);
 	return 0;
 }
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = strdup(path);
+	int r = 0;
+
+	if (!p)
+		return err_set(ERR_NOMEM, "out of memory");
+	for (char *c = p + 1;; c++) {
+		if (*c == '/' || *c == '\0') {
+			char saved = *c;
+
+			*c = '\0';
+			if (mkdir(p, mode) != 0 && errno != EEXIST) {
+				r = err_sys(ERR_IO, "cannot create directory '%s'", p);
+				break;
+			}
+			*c = saved;
+			if (!saved)
+				break;
+		}
+	}
+	free(p);
+	return r;
+}

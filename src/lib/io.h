@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "hash.h"
 
@@ -90,5 +91,9 @@ int write_all(int fd, const void *p, size_t n, const char *what);
  * never following a symlink.  Makes read-only directories writable as it
  * goes.  A missing PATH is not an error. */
 int rm_rf_at(int dirfd, const char *path);
+
+/* Creates PATH and its missing parents with MODE (less the umask); an
+ * existing directory is fine. */
+int mkdir_p(const char *path, mode_t mode);
 
 #endif

@@ -595,25 +595,6 @@ fail:
 	return r;
 }
 
-int pki_mkdir_p(const char *dir)
-{
-	char path[4096];
-	size_t len = strlen(dir);
-
-	if (len >= sizeof(path))
-		return err_set(ERR_INVALID, "directory name '%.64s...' too long", dir);
-	memcpy(path, dir, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (path[i] != '/' && path[i] != '\0')
-			continue;
-		path[i] = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return err_sys(ERR_IO, "cannot create directory '%s'", path);
-		path[i] = dir[i];
-	}
-	return 0;
-}
-
 int pki_generate_files(const char *dir, const char *name, struct pki_public *pub)
 {
 	static const char *const files[] = {PKI_SECRET_FILE, PKI_PUBLIC_FILE};
@@ -624,7 +605,7 @@ int pki_generate_files(const char *dir, const char *name, struct pki_public *pub
 	int dfd, r;
 
 	memset(&sec, 0, sizeof(sec));
-	if ((r = pki_mkdir_p(dir)) != 0)
+	if ((r = mkdir_p(dir, 0755)) != 0)
 		return r;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)

@@ -138,9 +138,6 @@ enum {
 int pki_write_file(int dirfd, const char *dirname, const char *name, const void *data, size_t len,
 		   unsigned mode, int flags);
 
-/* Creates DIR and its missing parents (mode 0755), like mkdir -p. */
-int pki_mkdir_p(const char *dir);
-
 /* Writes a new key pair named NAME to DIR/signing-key.sec (0400) and
  * DIR/signing-key.pub (0444), creating DIR (0755) if missing.  Refuses
  * (ERR_EXISTS, naming the file) when either file exists; never replaces

@@ -52,31 +52,6 @@ int store_state_dir(const char **out)
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char *p = strdup(path);
-	int r = 0;
-
-	if (!p)
-		return err_set(ERR_NOMEM, "out of memory");
-	for (char *c = p + 1;; c++) {
-		if (*c == '/' || *c == '\0') {
-			char saved = *c;
-
-			*c = '\0';
-			if (mkdir(p, mode) != 0 && errno != EEXIST) {
-				r = err_sys(ERR_IO, "cannot create directory '%s'", p);
-				break;
-			}
-			*c = saved;
-			if (!saved)
-				break;
-		}
-	}
-	free(p);
-	return r;
-}
-
 static int open_dir(const char *path, int *fd)
 {
 	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -706,11 +681,12 @@ int store_stage_commit(struct store_stage *st, const struct path_info *infos, si
 	size_t *order = NULL, nreg = 0;
 	struct path_info *reg = NULL;
 	int *pathfd = NULL;
-	char (*pathlock)[48] = NULL;
+	char(*pathlock)[48] = NULL;
 	int r = 0, valid;
 
 	if (n != st->n)
-		return err_set(ERR_INTERNAL, "store stage: %zu infos for %zu temporaries", n, st->n);
+		return err_set(ERR_INTERNAL, "store stage: %zu infos for %zu temporaries", n,
+			       st->n);
 	if (n == 0)
 		return 0;
 	order = malloc(n * sizeof(*order));
@@ -777,19 +753,18 @@ int store_stage_commit(struct store_stage *st, const struct path_info *infos, si
 		st->items[i].done = true;
 	}
 	goto out;
-fail:
-	{
-		char saved[2048];
+fail : {
+	char saved[2048];
 
-		/* Still under our path locks and not valid: ours to remove. */
-		snprintf(saved, sizeof(saved), "%s", err_msg());
-		for (size_t i = 0; i < n; i++)
-			if (st->items[i].placed) {
-				rm_rf_at(s->dirfd, storepath_base(infos[i].path));
-				st->items[i].placed = false;
-			}
-		err_set(r, "%s", saved);
-	}
+	/* Still under our path locks and not valid: ours to remove. */
+	snprintf(saved, sizeof(saved), "%s", err_msg());
+	for (size_t i = 0; i < n; i++)
+		if (st->items[i].placed) {
+			rm_rf_at(s->dirfd, storepath_base(infos[i].path));
+			st->items[i].placed = false;
+		}
+	err_set(r, "%s", saved);
+}
 out:
 	if (pathfd)
 		for (size_t i = 0; i < n; i++)

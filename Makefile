@@ -7,7 +7,7 @@
 #   make fuzz         libFuzzer targets (needs clang)
 
 CC      ?= cc
-PKGS    := libcrypto sqlite3 libzstd
+PKGS    := libcrypto sqlite3 libzstd libssh
 O       := build
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -93,7 +93,29 @@ format:
 clean:
 	rm -rf build build-san build-fuzz yonder
 
-.PHONY: all yonder check deps fuzz bench format clean tests-bin
+.PHONY: all yonder check deps fuzz bench format clean tests-bin install uninstall
 .SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [BINDIR=] [MANDIR=]: the binary,
+# the man pages (doc/man/*.1, uncompressed) and, as documentation only, the
+# example systemd unit (nothing is enabled).  make uninstall removes exactly
+# those files, and the doc directories if they are left empty.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/yonder
+INSTALL ?= install
+MAN1    := $(sort $(wildcard doc/man/*.1))
+
+install: $(O)/yonder
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 0755 $(O)/yonder $(DESTDIR)$(BINDIR)/yonder
+	$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 contrib/yonder-daemon.service $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/yonder $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	  $(DESTDIR)$(DOCDIR)/examples/yonder-daemon.service
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true

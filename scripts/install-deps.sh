@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libzstd-dev
 libssh-dev perl openssh-server openssh-client iproute2 zstd util-linux
-sqlite3 clang-format openssl"
+sqlite3 clang-format openssl groff-base"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

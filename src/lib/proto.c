@@ -44,7 +44,7 @@ const char *proto_op_name(unsigned op)
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (ops[i].op == op)
 			return ops[i].name;
-	return NULL;
+	return proto_remote_op_name(op);
 }
 
 static void put_le(unsigned char *p, uint64_t v, int n)
@@ -676,5 +676,414 @@ int proto_error_get(const struct proto_frame *f, int *code, char **msg)
 	*code = ERR_INTERNAL;
 	if (c > 0 && c < 1000 && strcmp(err_str(-(int)c), "unknown error") != 0)
 		*code = -(int)c;
+	return 0;
+}
+
+/* ---- the daemon's requests and events ------------------------------- */
+
+static int expect_op(const struct proto_frame *f, unsigned op)
+{
+	if (f->op != op)
+		return err_set(ERR_FORMAT, "expected a %s frame, got %s (0x%04x)", proto_op_name(op),
+			       proto_op_name(f->op) ? proto_op_name(f->op) : "?", f->op);
+	return 0;
+}
+
+int proto_build_put(struct buf *b, uint32_t id, const struct proto_build *q)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_BUILD, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, q->flags)) != 0 || (r = proto_put_u64(b, q->timeout)) != 0 ||
+	    (r = proto_put_u64(b, q->max_silent)) != 0 || (r = proto_put_u64(b, q->cores)) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)q->drvs, q->ndrvs)) != 0 ||
+	    (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return r;
+	}
+	return 0;
+}
+
+int proto_build_get(struct proto_build *q, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	if ((r = expect_op(f, PROTO_BUILD)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, &q->flags)) != 0 || (r = proto_get_u64(&in, &q->timeout)) != 0 ||
+	    (r = proto_get_u64(&in, &q->max_silent)) != 0 ||
+	    (r = proto_get_u64(&in, &q->cores)) != 0 ||
+	    (r = proto_get_strv(&in, &q->drvs, &q->ndrvs, PROTO_LIST_MAX, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_end(&in)) != 0)
+		return err_prefix(r, "build");
+	if (q->flags & ~(uint64_t)PROTO_BUILD_KEEP_GOING)
+		return err_set(ERR_FORMAT, "build: unknown flags 0x%llx",
+			       (unsigned long long)q->flags);
+	if (q->ndrvs == 0)
+		return err_set(ERR_INVALID, "build: no derivation given");
+	if (q->timeout > UINT32_MAX || q->max_silent > UINT32_MAX || q->cores > UINT32_MAX)
+		return err_set(ERR_INVALID, "build: timeout, max_silent or cores out of range");
+	return 0;
+}
+
+void proto_build_release(struct proto_build *q)
+{
+	if (q->drvs)
+		proto_strv_free(q->drvs, q->ndrvs);
+	q->drvs = NULL;
+	q->ndrvs = 0;
+}
+
+int proto_build_ok_begin(struct buf *b, uint32_t id, uint64_t n, size_t *start)
+{
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_OK, 0, id, start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, n)) != 0)
+		frame_abort(b, *start);
+	return r;
+}
+
+int proto_build_ok_entry(struct buf *b, const char *drv, uint64_t status, const char *msg,
+			 const char *const *outputs, size_t noutputs)
+{
+	size_t n = strlen(msg);
+	int r;
+
+	if (n > PROTO_MSG_MAX)
+		n = PROTO_MSG_MAX;
+	if ((r = proto_put_str(b, drv)) != 0 || (r = proto_put_u64(b, status)) != 0 ||
+	    (r = proto_put_bytes(b, msg, n)) != 0 || (r = proto_put_strv(b, outputs, noutputs)) != 0)
+		return r;
+	return 0;
+}
+
+int proto_build_ok_end(struct buf *b, size_t start)
+{
+	return proto_frame_end(b, start);
+}
+
+void proto_build_entries_free(struct proto_build_entry *v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].drv);
+		free(v[i].msg);
+		if (v[i].outputs)
+			proto_strv_free(v[i].outputs, v[i].noutputs);
+	}
+	free(v);
+}
+
+int proto_build_ok_get(const struct proto_frame *f, struct proto_build_entry **vp, size_t *np)
+{
+	struct proto_build_entry *v = NULL;
+	struct proto_in in;
+	uint64_t n;
+	size_t i = 0;
+	int r;
+
+	*vp = NULL;
+	*np = 0;
+	if ((r = expect_op(f, PROTO_OK)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, &n)) != 0)
+		return err_prefix(r, "build result");
+	/* Each entry takes at least 20 bytes. */
+	if (n > (in.len - in.off) / 20)
+		return err_set(ERR_FORMAT, "build result: %llu entries declared, %zu bytes left",
+			       (unsigned long long)n, in.len - in.off);
+	if (!(v = calloc(n + 1, sizeof(*v))))
+		return err_set(ERR_NOMEM, "out of memory");
+	for (i = 0; i < n; i++)
+		if ((r = proto_get_str(&in, &v[i].drv, PROTO_PATH_MAX)) != 0 ||
+		    (r = proto_get_u64(&in, &v[i].status)) != 0 ||
+		    (r = proto_get_str(&in, &v[i].msg, PROTO_MSG_MAX)) != 0 ||
+		    (r = proto_get_strv(&in, &v[i].outputs, &v[i].noutputs, PROTO_LIST_MAX,
+					PROTO_PATH_MAX + PROTO_NAME_MAX)) != 0)
+			break;
+	if (r == 0)
+		r = proto_get_end(&in);
+	if (r != 0) {
+		proto_build_entries_free(v, i + 1 > n ? n : i + 1);
+		return err_prefix(r, "build result");
+	}
+	*vp = v;
+	*np = n;
+	return 0;
+}
+
+int proto_event_put(struct buf *b, uint32_t id, const struct proto_event *ev)
+{
+	size_t start, nm;
+	int r;
+
+	if ((r = proto_frame_begin(b, ev->op, 0, id, &start)) != 0)
+		return r;
+	switch (ev->op) {
+	case PROTO_EV_BUILD_STARTED:
+		if ((r = proto_put_str(b, ev->drv)) == 0)
+			r = proto_put_str(b, ev->machine);
+		break;
+	case PROTO_EV_BUILD_FINISHED:
+		nm = ev->msg ? strlen(ev->msg) : 0;
+		if ((r = proto_put_str(b, ev->drv)) == 0 && (r = proto_put_str(b, ev->machine)) == 0 &&
+		    (r = proto_put_u64(b, ev->status)) == 0 &&
+		    (r = proto_put_u64(b, ev->duration_ms)) == 0)
+			r = proto_put_bytes(b, ev->msg ? ev->msg : "",
+					    nm > PROTO_MSG_MAX ? PROTO_MSG_MAX : nm);
+		break;
+	case PROTO_EV_LOG_LINE:
+		if ((r = proto_put_str(b, ev->drv)) == 0 && (r = proto_put_str(b, ev->machine)) == 0)
+			r = proto_put_bytes(b, ev->line,
+					    ev->nline > PROTO_LINE_MAX ? PROTO_LINE_MAX : ev->nline);
+		break;
+	case PROTO_EV_PROGRESS:
+		if ((r = proto_put_u64(b, ev->done)) == 0 && (r = proto_put_u64(b, ev->total)) == 0 &&
+		    (r = proto_put_u64(b, ev->running)) == 0 &&
+		    (r = proto_put_u64(b, ev->waiting)) == 0)
+			r = proto_put_u64(b, ev->failed);
+		break;
+	default: r = err_set(ERR_INVALID, "0x%04x is not an event", ev->op);
+	}
+	if (r == 0)
+		r = proto_frame_end(b, start);
+	if (r != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_event_get(struct proto_event *ev, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->op = f->op;
+	proto_in_init(&in, f);
+	switch (f->op) {
+	case PROTO_EV_BUILD_STARTED:
+		if ((r = proto_get_str(&in, &ev->drv, PROTO_PATH_MAX)) == 0)
+			r = proto_get_str(&in, &ev->machine, PROTO_NAME_MAX);
+		break;
+	case PROTO_EV_BUILD_FINISHED:
+		if ((r = proto_get_str(&in, &ev->drv, PROTO_PATH_MAX)) == 0 &&
+		    (r = proto_get_str(&in, &ev->machine, PROTO_NAME_MAX)) == 0 &&
+		    (r = proto_get_u64(&in, &ev->status)) == 0 &&
+		    (r = proto_get_u64(&in, &ev->duration_ms)) == 0)
+			r = proto_get_str(&in, &ev->msg, PROTO_MSG_MAX);
+		break;
+	case PROTO_EV_LOG_LINE:
+		if ((r = proto_get_str(&in, &ev->drv, PROTO_PATH_MAX)) == 0 &&
+		    (r = proto_get_str(&in, &ev->machine, PROTO_NAME_MAX)) == 0)
+			r = proto_get_bytes(&in, &ev->line, &ev->nline, PROTO_LINE_MAX);
+		break;
+	case PROTO_EV_PROGRESS:
+		if ((r = proto_get_u64(&in, &ev->done)) == 0 &&
+		    (r = proto_get_u64(&in, &ev->total)) == 0 &&
+		    (r = proto_get_u64(&in, &ev->running)) == 0 &&
+		    (r = proto_get_u64(&in, &ev->waiting)) == 0)
+			r = proto_get_u64(&in, &ev->failed);
+		break;
+	default: return err_set(ERR_FORMAT, "0x%04x is not an event", f->op);
+	}
+	if (r == 0)
+		r = proto_get_end(&in);
+	if (r != 0)
+		return err_prefix(r, "%s", proto_op_name(f->op));
+	return 0;
+}
+
+void proto_event_release(struct proto_event *ev)
+{
+	free(ev->drv);
+	free(ev->machine);
+	free(ev->msg);
+	ev->drv = ev->machine = ev->msg = NULL;
+}
+
+int proto_query_put(struct buf *b, uint32_t id, const char *const *paths, size_t n)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_QUERY_PATH_INFO, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_strv(b, paths, n)) != 0 || (r = proto_frame_end(b, start)) != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_query_get(const struct proto_frame *f, char ***paths, size_t *n)
+{
+	struct proto_in in;
+	int r;
+
+	*paths = NULL;
+	*n = 0;
+	if ((r = expect_op(f, PROTO_QUERY_PATH_INFO)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_strv(&in, paths, n, PROTO_QUERY_MAX, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_end(&in)) != 0)
+		return err_prefix(r, "query path info");
+	if (*n == 0)
+		return err_set(ERR_INVALID, "query path info: no path given");
+	return 0;
+}
+
+/* ---- The remote protocol (issue 6): payloads of ops 0x03xx.  Kept
+ * apart from the rest; see proto.h. */
+
+const char *proto_remote_op_name(unsigned op)
+{
+	switch (op) {
+	case PROTO_R_QUERY_VALID: return "query-valid";
+	case PROTO_R_IMPORT: return "import";
+	case PROTO_R_BUILD: return "remote-build";
+	case PROTO_R_EXPORT: return "export";
+	case PROTO_R_LOG: return "remote-log";
+	case PROTO_R_PING: return "ping";
+	}
+	return NULL;
+}
+
+int proto_r_paths_put(struct buf *b, unsigned op, uint32_t id, const char *const *v, size_t n)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, op, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_strv(b, v, n)) != 0 || (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return r;
+	}
+	return 0;
+}
+
+int proto_r_paths_get(const struct proto_frame *f, char ***v, size_t *n)
+{
+	struct proto_in in;
+	int r;
+
+	*v = NULL;
+	*n = 0;
+	proto_in_init(&in, f);
+	if ((r = proto_get_strv(&in, v, n, PROTO_LIST_MAX, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_end(&in)) != 0) {
+		proto_strv_free(*v, *n);
+		*v = NULL;
+		*n = 0;
+		return err_prefix(r, "%s", proto_op_name(f->op) ? proto_op_name(f->op) : "paths");
+	}
+	return 0;
+}
+
+int proto_r_build_put(struct buf *b, uint32_t id, const struct proto_r_build *q)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_R_BUILD, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_str(b, q->drv)) != 0 || (r = proto_put_u64(b, q->timeout)) != 0 ||
+	    (r = proto_put_u64(b, q->max_silent)) != 0 || (r = proto_put_u64(b, q->cores)) != 0 ||
+	    (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return r;
+	}
+	return 0;
+}
+
+int proto_r_build_get(struct proto_r_build *q, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	proto_in_init(&in, f);
+	if ((r = proto_get_str(&in, &q->drv, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_u64(&in, &q->timeout)) != 0 ||
+	    (r = proto_get_u64(&in, &q->max_silent)) != 0 ||
+	    (r = proto_get_u64(&in, &q->cores)) != 0 || (r = proto_get_end(&in)) != 0) {
+		proto_r_build_release(q);
+		return err_prefix(r, "remote-build");
+	}
+	return 0;
+}
+
+void proto_r_build_release(struct proto_r_build *q)
+{
+	free(q->drv);
+	q->drv = NULL;
+}
+
+int proto_r_result_put(struct buf *b, uint32_t id, uint64_t status, const char *msg)
+{
+	size_t start, n = strlen(msg);
+	int r;
+
+	if (n > PROTO_MSG_MAX)
+		n = PROTO_MSG_MAX;
+	if ((r = proto_frame_begin(b, PROTO_OK, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, status)) != 0 || (r = proto_put_bytes(b, msg, n)) != 0 ||
+	    (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return r;
+	}
+	return 0;
+}
+
+int proto_r_result_get(const struct proto_frame *f, uint64_t *status, char **msg)
+{
+	struct proto_in in;
+	int r;
+
+	*msg = NULL;
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, status)) != 0 ||
+	    (r = proto_get_str(&in, msg, PROTO_MSG_MAX)) != 0 || (r = proto_get_end(&in)) != 0) {
+		free(*msg);
+		*msg = NULL;
+		return err_prefix(r, "remote-build result");
+	}
+	return 0;
+}
+
+int proto_r_log_put(struct buf *b, uint32_t id, const void *p, size_t n)
+{
+	size_t start;
+	int r;
+
+	if (n > PROTO_LINE_MAX)
+		return err_set(ERR_TOOBIG, "remote-log: %zu bytes exceed the limit of %u", n,
+			       PROTO_LINE_MAX);
+	if ((r = proto_frame_begin(b, PROTO_R_LOG, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_bytes(b, p, n)) != 0 || (r = proto_frame_end(b, start)) != 0) {
+		frame_abort(b, start);
+		return r;
+	}
+	return 0;
+}
+
+int proto_r_log_get(const struct proto_frame *f, const void **p, size_t *n)
+{
+	struct proto_in in;
+	int r;
+
+	proto_in_init(&in, f);
+	if ((r = proto_get_bytes(&in, p, n, PROTO_LINE_MAX)) != 0 || (r = proto_get_end(&in)) != 0)
+		return err_prefix(r, "remote-log");
 	return 0;
 }

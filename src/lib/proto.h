@@ -236,4 +236,103 @@ int proto_error_put(struct buf *b, uint32_t id, int code, const char *msg);
  * not know); *MSG is allocated. */
 int proto_error_get(const struct proto_frame *f, int *code, char **msg);
 
+/* ---- The daemon's requests and events (doc/PROTOCOL.md, "Daemon
+ * requests").  Each _get parses a whole frame (and checks its op), each
+ * _put appends one; what _get allocates is freed by the _release, also
+ * after an error. */
+
+#define PROTO_BUILD_KEEP_GOING 0x1u
+
+/* BUILD: u64 flags, u64 timeout, u64 max_silent, u64 cores, strv drvs
+ * (1 to PROTO_LIST_MAX). */
+struct proto_build {
+	uint64_t flags, timeout, max_silent, cores;
+	char **drvs;
+	size_t ndrvs;
+};
+int proto_build_put(struct buf *b, uint32_t id, const struct proto_build *q);
+int proto_build_get(struct proto_build *q, const struct proto_frame *f);
+void proto_build_release(struct proto_build *q);
+
+/* BUILD's OK: u64 n, then n × (str drv, u64 status, str msg, strv
+ * outputs "name=path").  Written entry by entry: begin, entries, end
+ * (ERR_TOOBIG from the end when it does not fit one frame). */
+struct proto_build_entry {
+	char *drv;
+	uint64_t status;
+	char *msg;
+	char **outputs;
+	size_t noutputs;
+};
+int proto_build_ok_begin(struct buf *b, uint32_t id, uint64_t n, size_t *start);
+int proto_build_ok_entry(struct buf *b, const char *drv, uint64_t status, const char *msg,
+			 const char *const *outputs, size_t noutputs);
+int proto_build_ok_end(struct buf *b, size_t start);
+/* *V (*N entries) is freed with proto_build_entries_free. */
+int proto_build_ok_get(const struct proto_frame *f, struct proto_build_entry **v, size_t *n);
+void proto_build_entries_free(struct proto_build_entry *v, size_t n);
+
+/* The events: BUILD_STARTED (drv, machine), BUILD_FINISHED (drv,
+ * machine, status, duration_ms, msg), LOG_LINE (drv, machine, line),
+ * PROGRESS (done, total, running, waiting, failed). */
+struct proto_event {
+	unsigned op;
+	char *drv, *machine, *msg;
+	uint64_t status, duration_ms;
+	const void *line; /* LOG_LINE: points into the frame (or the caller's) */
+	size_t nline;
+	uint64_t done, total, running, waiting, failed;
+};
+int proto_event_put(struct buf *b, uint32_t id, const struct proto_event *ev);
+int proto_event_get(struct proto_event *ev, const struct proto_frame *f);
+void proto_event_release(struct proto_event *ev);
+
+/* QUERY_PATH_INFO: strv paths (1 to PROTO_QUERY_MAX). */
+int proto_query_put(struct buf *b, uint32_t id, const char *const *paths, size_t n);
+int proto_query_get(const struct proto_frame *f, char ***paths, size_t *n);
+
+/* ---- The remote protocol (issue 6): the daemon (client) and `yonder
+ * serve --stdio` on a build machine (server).  doc/PROTOCOL.md, section
+ * "Remote protocol", is the specification.  Maintained with remote.c,
+ * serve.c and offload.c. */
+
+enum proto_remote_op {
+	PROTO_R_QUERY_VALID = 0x0301, /* strv paths → OK strv (those valid there) */
+	PROTO_R_IMPORT = 0x0302,      /* empty, then DATA: an archive → OK strv (imported) */
+	PROTO_R_BUILD = 0x0303,  /* struct proto_r_build → R_LOG…, OK u64 status, str msg */
+	PROTO_R_EXPORT = 0x0304, /* strv paths → DATA: an archive signed there, then OK */
+	PROTO_R_LOG = 0x0305,    /* server → client: bytes of a build's log */
+	PROTO_R_PING = 0x0306,   /* either way, empty, any id: a keepalive, ignored */
+};
+
+/* The name of a remote op, or NULL (proto_op_name falls back on it). */
+const char *proto_remote_op_name(unsigned op);
+
+/* A frame whose payload is one strv of store paths (at most
+ * PROTO_LIST_MAX, each at most PROTO_PATH_MAX): QUERY_VALID and EXPORT
+ * requests, the OK of QUERY_VALID and IMPORT.  *V is freed with
+ * proto_strv_free. */
+int proto_r_paths_put(struct buf *b, unsigned op, uint32_t id, const char *const *v, size_t n);
+int proto_r_paths_get(const struct proto_frame *f, char ***v, size_t *n);
+
+/* BUILD: str drv, u64 timeout, u64 max_silent, u64 cores (0: no limit /
+ * the machine's CPUs). */
+struct proto_r_build {
+	char *drv;
+	uint64_t timeout, max_silent, cores;
+};
+int proto_r_build_put(struct buf *b, uint32_t id, const struct proto_r_build *q);
+int proto_r_build_get(struct proto_r_build *q, const struct proto_frame *f);
+void proto_r_build_release(struct proto_r_build *q);
+
+/* The statuses of BUILD's OK (the daemon's numbers). */
+enum { PROTO_R_BUILT = 0, PROTO_R_VALID = 1, PROTO_R_FAILED = 2, PROTO_R_TIMED_OUT = 3 };
+/* BUILD's OK: u64 status, str message ("" when built). */
+int proto_r_result_put(struct buf *b, uint32_t id, uint64_t status, const char *msg);
+int proto_r_result_get(const struct proto_frame *f, uint64_t *status, char **msg);
+
+/* R_LOG: bytes (at most PROTO_LINE_MAX); *P points into the frame. */
+int proto_r_log_put(struct buf *b, uint32_t id, const void *p, size_t n);
+int proto_r_log_get(const struct proto_frame *f, const void **p, size_t *n);
+
 #endif

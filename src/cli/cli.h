@@ -38,6 +38,7 @@ int cmd_derivation(int argc, char **argv);
 int cmd_store_add_text(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_log(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_offload_test(int argc, char **argv);
 int cmd_offload_build(int argc, char **argv);

@@ -14,8 +14,11 @@
 #include "cli.h"
 #include "db.h"
 #include "drv.h"
+#include "client.h"
+#include "daemon.h"
 #include "engine.h"
 #include "err.h"
+#include "progress.h"
 #include "recipe.h"
 #include "store.h"
 #include "storepath.h"
@@ -41,7 +44,15 @@ static const char help[] =
     "      --max-silent-time S  kill a build silent for S seconds\n"
     "  -K, --keep-failed        keep the build directory of a failed build\n"
     "      --cores N            NIX_BUILD_CORES for builders (default: CPUs)\n"
-    "  -Q, --no-build-output    do not show the builders' output\n\n"
+    "  -Q, --no-build-output    do not show the builders' output\n"
+    "  -q, --quiet              show only errors\n"
+    "  -v, --verbose            also show each build's end and a summary\n"
+    "      --log-format=FMT     'json': one JSON object per event on standard\n"
+    "                           error, for tools; 'plain' (the default)\n\n"
+    "On a terminal a status line under the log shows what runs and what\n"
+    "waits.  When a build daemon listens (its socket, or\n"
+    "$YONDER_DAEMON_SOCKET, exists: see `yonder daemon`), the builds run in\n"
+    "it; otherwise here.  The output and exit status are the same.\n\n"
     "Exit status: 0 built (or already valid), 100 a build failed, 101 a\n"
     "build timed out, 1 another error (nothing to build from, a missing\n"
     "input, …).\n\n"
@@ -79,90 +90,22 @@ static int catch_signals(void)
 	return 0;
 }
 
-/* ---- the builders' output on standard error, whole lines ------------- */
-
-struct line {
-	char *drv; /* NULL: free slot */
-	struct buf b;
-};
+/* ---- what is shown: progress.h, fed by the engine or the daemon ---- */
 
 struct show {
-	bool quiet;
-	struct line *lines;
-	size_t n;
+	struct progress *p;
+	/* Through the daemon: the derivations whose builder started (a
+	 * failure of one that did not start is an error before the build,
+	 * exit 1, as in-process). */
+	char **started;
+	size_t nstarted;
 };
-
-static struct line *line_of(struct show *sh, const char *drv, bool create)
-{
-	struct line *free_slot = NULL;
-
-	for (size_t i = 0; i < sh->n; i++) {
-		if (sh->lines[i].drv && !strcmp(sh->lines[i].drv, drv))
-			return &sh->lines[i];
-		if (!sh->lines[i].drv && !free_slot)
-			free_slot = &sh->lines[i];
-	}
-	if (!create)
-		return NULL;
-	if (!free_slot) {
-		struct line *v = realloc(sh->lines, (sh->n + 1) * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		sh->lines = v;
-		free_slot = &sh->lines[sh->n++];
-		buf_init(&free_slot->b, 1 << 20);
-		free_slot->drv = NULL;
-	}
-	if (!(free_slot->drv = strdup(drv)))
-		return NULL;
-	return free_slot;
-}
-
-static void line_flush(struct line *l, bool all)
-{
-	char *nl;
-	size_t n;
-
-	if (!l->b.len)
-		return;
-	nl = all ? l->b.data + l->b.len - 1 : memrchr(l->b.data, '\n', l->b.len);
-	if (!nl)
-		return;
-	n = (size_t)(nl - l->b.data) + 1;
-	fwrite(l->b.data, 1, n, stderr);
-	if (all && l->b.data[n - 1] != '\n')
-		fputc('\n', stderr);
-	memmove(l->b.data, l->b.data + n, l->b.len - n);
-	l->b.len -= n;
-	l->b.data[l->b.len] = '\0';
-	fflush(stderr);
-}
 
 static void on_log(void *ctx, const char *drv, const void *p, size_t n)
 {
 	struct show *sh = ctx;
-	struct line *l;
 
-	if (sh->quiet)
-		return;
-	if (!(l = line_of(sh, drv, true)) || buf_put(&l->b, p, n) != 0) {
-		fwrite(p, 1, n, stderr); /* no memory or a huge line: as it comes */
-		return;
-	}
-	line_flush(l, l->b.len > (1 << 19));
-}
-
-static void end_lines(struct show *sh, const char *drv)
-{
-	struct line *l = line_of(sh, drv, false);
-
-	if (!l)
-		return;
-	line_flush(l, true);
-	free(l->drv);
-	l->drv = NULL;
-	buf_reset(&l->b);
+	progress_log(sh->p, drv, "localhost", p, n);
 }
 
 static void on_event(void *ctx, enum engine_event ev, const char *drv, const char *msg)
@@ -170,20 +113,113 @@ static void on_event(void *ctx, enum engine_event ev, const char *drv, const cha
 	struct show *sh = ctx;
 
 	switch (ev) {
-	case ENGINE_BUILDING: fprintf(stderr, "building '%s'...\n", drv); break;
-	case ENGINE_WAITING: fprintf(stderr, "waiting for another build of '%s'...\n", drv); break;
+	case ENGINE_BUILDING: progress_started(sh->p, drv, "localhost"); break;
+	case ENGINE_WAITING: progress_waiting(sh->p, drv); break;
 	case ENGINE_BUILT:
-	case ENGINE_VALID: end_lines(sh, drv); break;
-	case ENGINE_FAILED:
-		end_lines(sh, drv);
-		fprintf(stderr, "error: %s\n", msg);
+		progress_finished(sh->p, drv, "localhost", ENGINE_ST_BUILT, UINT64_MAX, NULL);
 		break;
-	case ENGINE_KEPT: fprintf(stderr, "note: keeping build directory '%s'\n", msg); break;
+	case ENGINE_VALID:
+		progress_finished(sh->p, drv, "localhost", ENGINE_ST_VALID, UINT64_MAX, NULL);
+		break;
+	case ENGINE_FAILED:
+		progress_finished(sh->p, drv, "localhost",
+				  msg && strstr(msg, "timed out") ? ENGINE_ST_TIMED_OUT
+								  : ENGINE_ST_FAILED,
+				  UINT64_MAX, msg);
+		break;
+	case ENGINE_KEPT: progress_kept(sh->p, drv, msg); break;
 	case ENGINE_DEP_FAILED:
-		fprintf(stderr, "error: cannot build '%s': one of its dependencies failed\n", drv);
+		progress_finished(sh->p, drv, "localhost", ENGINE_ST_DEP_FAILED, UINT64_MAX, NULL);
+		break;
+	case ENGINE_CANCELLED:
+		progress_finished(sh->p, drv, "localhost", ENGINE_ST_CANCELLED, UINT64_MAX, NULL);
 		break;
 	}
-	fflush(stderr);
+}
+
+static void on_counts(void *ctx, size_t done, size_t total, size_t running, size_t waiting,
+		      size_t failed)
+{
+	struct show *sh = ctx;
+
+	progress_counts(sh->p, done, total, running, waiting, failed);
+}
+
+static void on_daemon_event(void *ctx, const struct proto_event *ev)
+{
+	struct show *sh = ctx;
+	char **v;
+
+	switch (ev->op) {
+	case PROTO_EV_BUILD_STARTED:
+		if ((v = realloc(sh->started, (sh->nstarted + 1) * sizeof(*v)))) {
+			sh->started = v;
+			if ((v[sh->nstarted] = strdup(ev->drv)))
+				sh->nstarted++;
+		}
+		progress_started(sh->p, ev->drv, ev->machine);
+		break;
+	case PROTO_EV_BUILD_FINISHED:
+		progress_finished(sh->p, ev->drv, ev->machine, (int)ev->status, ev->duration_ms,
+				  ev->msg);
+		break;
+	case PROTO_EV_LOG_LINE:
+		progress_log(sh->p, ev->drv, ev->machine, ev->line, ev->nline);
+		break;
+	case PROTO_EV_PROGRESS:
+		progress_counts(sh->p, ev->done, ev->total, ev->running, ev->waiting, ev->failed);
+		break;
+	}
+}
+
+static bool was_started(const struct show *sh, const char *drv)
+{
+	for (size_t i = 0; i < sh->nstarted; i++)
+		if (!strcmp(sh->started[i], drv))
+			return true;
+	return false;
+}
+
+/* Builds through the daemon at C; fills *RES as engine_build would. */
+static int build_via_daemon(struct client_conn *c, struct show *sh, char **drvs, size_t n,
+			    const struct engine_opts *eo, struct engine_result *res)
+{
+	struct proto_build q = {.timeout = eo->b.timeout,
+				.max_silent = eo->b.max_silent,
+				.cores = eo->b.cores,
+				.drvs = drvs,
+				.ndrvs = n};
+	struct proto_build_entry *v = NULL;
+	size_t nv = 0;
+	bool cancelled;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (eo->keep_going)
+		q.flags |= PROTO_BUILD_KEEP_GOING;
+	if ((r = client_build(c, &q, eo->cancel_fd, on_daemon_event, sh, &v, &nv, &cancelled)) != 0)
+		return r;
+	res->interrupted = cancelled;
+	for (size_t i = 0; i < nv; i++) {
+		switch (v[i].status) {
+		case ENGINE_ST_BUILT: res->built++; break;
+		case ENGINE_ST_VALID: break;
+		case ENGINE_ST_TIMED_OUT:
+			res->timed_out++;
+			res->failed++;
+			break;
+		case ENGINE_ST_FAILED:
+			if (was_started(sh, v[i].drv))
+				res->failed++;
+			else
+				res->not_started++;
+			break;
+		case ENGINE_ST_DEP_FAILED: res->dep_failed++; break;
+		default: res->cancelled++;
+		}
+	}
+	proto_build_entries_free(v, nv);
+	return 0;
 }
 
 /* ---- what to build --------------------------------------------------- */
@@ -353,7 +389,7 @@ static int print_outputs(struct store *s, const char *drv)
 
 int cmd_build(int argc, char **argv)
 {
-	enum { O_TIMEOUT = 256, O_SILENT, O_CORES };
+	enum { O_TIMEOUT = 256, O_SILENT, O_CORES, O_LOGFMT };
 	static const struct option opts[] = {
 	    {"max-jobs", required_argument, NULL, 'j'},
 	    {"keep-going", no_argument, NULL, 'k'},
@@ -362,12 +398,17 @@ int cmd_build(int argc, char **argv)
 	    {"keep-failed", no_argument, NULL, 'K'},
 	    {"cores", required_argument, NULL, O_CORES},
 	    {"no-build-output", no_argument, NULL, 'Q'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"log-format", required_argument, NULL, O_LOGFMT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct engine_opts eo = {.max_jobs = 1, .cancel_fd = -1};
 	struct engine_result res;
 	struct show sh = {0};
+	struct client_conn *conn = NULL;
+	bool quiet = false, no_output = false, verbose = false, json = false;
 	struct store *s = NULL;
 	struct pending *pend = NULL;
 	size_t np = 0, *slot = NULL, ndrvs = 0, capdrvs;
@@ -378,7 +419,7 @@ int cmd_build(int argc, char **argv)
 		return EXIT_OK;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+j:kKQ", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+j:kKQqv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			if (parse_uint(argv[0], "--max-jobs", optarg, 1, &eo.max_jobs) != 0)
@@ -386,7 +427,17 @@ int cmd_build(int argc, char **argv)
 			break;
 		case 'k': eo.keep_going = true; break;
 		case 'K': eo.b.keep_failed = true; break;
-		case 'Q': sh.quiet = true; break;
+		case 'Q': no_output = true; break;
+		case 'q': quiet = true; break;
+		case 'v': verbose = true; break;
+		case O_LOGFMT:
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "plain"))
+				return cli_usage(argv[0],
+						 "--log-format: expected json or plain, got '%s'",
+						 optarg);
+			break;
 		case O_TIMEOUT:
 			if (parse_uint(argv[0], "--timeout", optarg, 0, &eo.b.timeout) != 0)
 				return EXIT_USAGE;
@@ -408,6 +459,32 @@ int cmd_build(int argc, char **argv)
 		return cli_usage(argv[0], "nothing to build: give FILE.scm or DRV arguments");
 	if (store_open(&s) != 0)
 		return cli_fail(argv[0], NULL);
+	{
+		char *sock = NULL;
+		bool explicit_;
+		int cr = 0;
+
+		if (daemon_socket_path(&sock, &explicit_) != 0) {
+			cli_fail(argv[0], NULL);
+			goto out;
+		}
+		/* A socket left by a daemon that was killed: build here. */
+		if ((explicit_ || access(sock, F_OK) == 0) &&
+		    (cr = client_connect(&conn, sock)) != 0 && (explicit_ || cr != ERR_NOTFOUND)) {
+			free(sock);
+			cli_fail(argv[0], NULL);
+			goto out;
+		}
+		free(sock);
+	}
+	if (!(sh.p = progress_new(stderr,
+				  json                  ? PROGRESS_JSON
+				  : isatty(2) && !quiet ? PROGRESS_TTY
+							: PROGRESS_PLAIN,
+				  quiet || no_output, verbose))) {
+		cli_fail(argv[0], "out of memory");
+		goto out;
+	}
 	capdrvs = (size_t)(argc - optind);
 	drvs = calloc(capdrvs, sizeof(*drvs));
 	pend = calloc(capdrvs, sizeof(*pend));
@@ -470,10 +547,17 @@ int cmd_build(int argc, char **argv)
 	eo.ctx = &sh;
 	eo.log = on_log;
 	eo.event = on_event;
-	if (engine_build(s, (const char *const *)drvs, ndrvs, &eo, &res) != 0) {
+	eo.counts = on_counts;
+	if ((conn ? build_via_daemon(conn, &sh, drvs, ndrvs, &eo, &res)
+		  : engine_build(s, (const char *const *)drvs, ndrvs, &eo, &res)) != 0) {
+		progress_free(sh.p);
+		sh.p = NULL;
 		cli_fail(argv[0], NULL);
 		goto out;
 	}
+	progress_summary(sh.p);
+	progress_free(sh.p);
+	sh.p = NULL;
 	for (size_t i = 0; i < ndrvs; i++) {
 		bool dup = false;
 
@@ -492,6 +576,9 @@ int cmd_build(int argc, char **argv)
 		status = EXIT_BUILD_FAILED;
 	else if (res.not_started)
 		status = EXIT_FAIL;
+	else if (res.cancelled)
+		status = cli_fail(argv[0], "%zu build%s cancelled (the daemon stopped)",
+				  res.cancelled, res.cancelled == 1 ? " was" : "s were");
 	else
 		status = EXIT_OK;
 	if (status != EXIT_OK && !res.interrupted) {
@@ -505,11 +592,11 @@ int cmd_build(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 out:
-	for (size_t i = 0; i < sh.n; i++) {
-		free(sh.lines[i].drv);
-		buf_release(&sh.lines[i].b);
-	}
-	free(sh.lines);
+	progress_free(sh.p);
+	for (size_t i = 0; i < sh.nstarted; i++)
+		free(sh.started[i]);
+	free(sh.started);
+	client_free(conn);
 	for (size_t i = 0; i < np; i++)
 		drv_release(&pend[i].d);
 	free(pend);

@@ -32,6 +32,7 @@ static const struct command commands[] = {
     {"store", "add-text", cmd_store_add_text, "add standard input as a text path (toFile)"},
     {NULL, "build", cmd_build, "build derivations here, their inputs first"},
     {NULL, "log", cmd_log, "print the build log of a derivation or output"},
+    {NULL, "daemon", cmd_daemon, "serve builds to every client of a Unix socket"},
     {NULL, "serve", cmd_serve, "speak the remote protocol on stdin/stdout (for offloading)"},
     {"offload", "test", cmd_offload_test, "check the build machines, one line per check"},
     {"offload", "build", cmd_offload_build, "debugging aid: build one .drv on one machine"},

@@ -32,13 +32,41 @@ struct ent {
 	pid_t waiter;
 	int waiter_fd;
 	struct builder *b;
-	bool provisional; /* reported done to the scheduler before registered */
+	bool provisional;       /* reported done to the scheduler before registered */
+	int status;             /* enum engine_status once final, -1 while a job */
+	struct builder_opts bo; /* the request's that planned the job */
+	struct ent **deps;      /* the jobs it needed when planned */
+	size_t ndeps;
+	struct ref *refs; /* the requests that want it */
+	size_t nrefs, caprefs;
+};
+
+/* A request's interest in a job: its entry IDX of RQ. */
+struct ref {
+	struct engine_req *rq;
+	size_t idx;
+};
+
+struct rq_ent {
+	struct ent *x;
+	int status; /* -1 until final */
+	char *msg;
+};
+
+struct engine_req {
+	void *ctx;
+	bool keep_going, stopped;
+	struct builder_opts bo;
+	struct rq_ent *v;
+	size_t n, cap;
+	size_t left; /* entries not final */
+	struct engine_req *next, *prev;
 };
 
 struct engine {
 	struct store *s;
 	const struct engine_opts *o;
-	struct engine_result *res;
+	struct engine_result *res; /* &cnt */
 	struct ent **ents;
 	size_t nents, capents;
 	size_t *map; /* open addressing: index + 1, 0 empty */
@@ -51,13 +79,25 @@ struct engine {
 	size_t npending, cappending;
 	int64_t pending_since; /* when the oldest of them was added */
 	struct sched *sch;
+	struct engine_result cnt;
+	struct engine_req *reqs;
+	struct pollfd *fds; /* engine_watch's */
+	size_t *owner;      /* fds[i] belongs to active[owner[i]] (SIZE_MAX: cancel_fd) */
+	size_t nfds;
+	struct ent **ending;
+	bool broken; /* an internal failure: everything was stopped */
 };
 
-static void ev(struct engine *e, enum engine_event k, const char *drv, const char *msg)
+static void ev(struct engine *e, enum engine_event k, struct ent *x, const char *msg)
 {
 	if (e->o->event)
-		e->o->event(e->o->ctx, k, drv, msg);
+		e->o->event(e->o->ctx, k, x->path, msg);
+	if (e->o->rq_event)
+		for (size_t i = 0; i < x->nrefs; i++)
+			e->o->rq_event(e->o->ctx, x->refs[i].rq->ctx, k, x->path, msg);
 }
+
+static void finalize(struct engine *e, struct ent *x, int status, const char *msg);
 
 /* ---- derivations by path --------------------------------------------- */
 
@@ -120,6 +160,8 @@ static void ent_free(struct ent *x)
 	drv_release(&x->d);
 	free(x->order);
 	free(x->lockfd);
+	free(x->deps);
+	free(x->refs);
 	free(x);
 }
 
@@ -151,6 +193,7 @@ static int load(struct engine *e, const char *path, struct ent **out)
 		return err_set(ERR_NOMEM, "out of memory");
 	}
 	x->job = -1;
+	x->status = -1;
 	x->waiter = -1;
 	x->waiter_fd = -1;
 	if ((r = drv_parse_file(&x->d, path, sd)) != 0) {
@@ -198,8 +241,91 @@ static int needs_build(struct engine *e, struct ent *x, char **want, size_t nwan
 	return 0;
 }
 
-static int add_job(struct engine *e, struct frame *f)
+/* Appends an entry for X to RQ; *IDX is its index. */
+static int rq_push(struct engine_req *rq, struct ent *x, int status, size_t *idx)
 {
+	if (rq->n == rq->cap) {
+		size_t cap = rq->cap ? 2 * rq->cap : 16;
+		struct rq_ent *v = realloc(rq->v, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(ERR_NOMEM, "out of memory");
+		rq->v = v;
+		rq->cap = cap;
+	}
+	rq->v[rq->n] = (struct rq_ent){.x = x, .status = status};
+	if (status < 0)
+		rq->left++;
+	if (idx)
+		*idx = rq->n;
+	rq->n++;
+	return 0;
+}
+
+/* RQ wants the job X (once). */
+static int add_ref(struct ent *x, struct engine_req *rq)
+{
+	size_t idx = 0;
+	int r;
+
+	if (x->nrefs && x->refs[x->nrefs - 1].rq == rq)
+		return 0;
+	if (x->nrefs == x->caprefs) {
+		size_t cap = x->caprefs ? 2 * x->caprefs : 2;
+		struct ref *v = realloc(x->refs, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(ERR_NOMEM, "out of memory");
+		x->refs = v;
+		x->caprefs = cap;
+	}
+	if ((r = rq_push(rq, x, -1, &idx)) != 0)
+		return r;
+	x->refs[x->nrefs++] = (struct ref){rq, idx};
+	return 0;
+}
+
+/* RQ wants X, a job planned earlier and not ended, and so every job it
+ * needs that has not ended either. */
+static int add_refs(struct ent *x, struct engine_req *rq)
+{
+	struct ent **st;
+	size_t n = 0, cap = 16;
+	int r = 0;
+
+	if (x->nrefs && x->refs[x->nrefs - 1].rq == rq)
+		return 0;
+	if (!(st = malloc(cap * sizeof(*st))))
+		return err_set(ERR_NOMEM, "out of memory");
+	st[n++] = x;
+	while (n && r == 0) {
+		struct ent *y = st[--n];
+
+		if (y->status >= 0 || (y->nrefs && y->refs[y->nrefs - 1].rq == rq))
+			continue;
+		if ((r = add_ref(y, rq)) != 0)
+			break;
+		for (size_t i = 0; i < y->ndeps; i++) {
+			if (n == cap) {
+				struct ent **v = realloc(st, 2 * cap * sizeof(*v));
+
+				if (!v) {
+					r = err_set(ERR_NOMEM, "out of memory");
+					break;
+				}
+				st = v;
+				cap *= 2;
+			}
+			st[n++] = y->deps[i];
+		}
+	}
+	free(st);
+	return r;
+}
+
+static int add_job(struct engine *e, struct frame *f, struct engine_req *rq)
+{
+	struct ent *x = f->x;
 	size_t id;
 	int r;
 
@@ -212,17 +338,31 @@ static int add_job(struct engine *e, struct frame *f)
 		e->jobs = v;
 		e->capjobs = cap;
 	}
+	free(x->deps);
+	if (!(x->deps = calloc(f->ndeps + 1, sizeof(*x->deps))))
+		return err_set(ERR_NOMEM, "out of memory");
 	if ((r = sched_add(e->sch, f->deps, f->ndeps, &id)) != 0)
 		return r;
-	e->jobs[id] = f->x;
+	for (size_t i = 0; i < f->ndeps; i++)
+		x->deps[i] = e->jobs[f->deps[i]];
+	x->ndeps = f->ndeps;
+	e->jobs[id] = x;
 	e->njobs = id + 1;
-	f->x->job = (long)id;
-	return 0;
+	x->job = (long)id;
+	/* A new job: requests that wanted an earlier one have its end. */
+	x->status = -1;
+	x->nrefs = 0;
+	x->provisional = false;
+	x->state = J_IDLE;
+	x->bo = rq->bo;
+	return add_ref(x, rq);
 }
 
 /* Depth-first, inputs before their users (the scheduler's order), with an
- * explicit stack: a chain of derivations may be very deep. */
-static int plan(struct engine *e, const char *root)
+ * explicit stack: a chain of derivations may be very deep.  A job planned
+ * earlier that has not ended is shared.  *ROOT_JOB: whether ROOT needs
+ * building. */
+static int plan(struct engine *e, const char *root, struct engine_req *rq, bool *root_job)
 {
 	struct frame *st = NULL;
 	size_t n = 0, cap = 0;
@@ -258,7 +398,9 @@ static int plan(struct engine *e, const char *root)
 		if (f->next == 0 && !x->visiting) {
 			int need;
 
-			if (x->job >= 0) {
+			if (x->job >= 0 && x->status < 0) {
+				if ((r = add_refs(x, rq)) != 0)
+					goto out;
 				result = x->job;
 				goto pop;
 			}
@@ -304,7 +446,7 @@ static int plan(struct engine *e, const char *root)
 			PUSH(y, in->outputs, in->noutputs);
 			continue;
 		}
-		if ((r = add_job(e, f)) != 0)
+		if ((r = add_job(e, f, rq)) != 0)
 			goto out;
 		x->visiting = false;
 		result = x->job;
@@ -314,6 +456,7 @@ static int plan(struct engine *e, const char *root)
 		if (n && result >= 0)
 			st[n - 1].deps[st[n - 1].ndeps++] = (size_t)result;
 	}
+	*root_job = result >= 0;
 out:
 	for (size_t i = 0; i < n; i++) {
 		st[i].x->visiting = false;
@@ -406,7 +549,26 @@ static void reap_waiter(struct ent *x, bool kill_it)
 	x->waiter_fd = -1;
 }
 
-/* ---- running --------------------------------------------------------- */
+/* ---- final statuses and requests ------------------------------------ */
+
+static void finalize(struct engine *e, struct ent *x, int status, const char *msg)
+{
+	x->status = status;
+	if (status == ENGINE_ST_DEP_FAILED)
+		e->res->dep_failed++;
+	else if (status == ENGINE_ST_CANCELLED)
+		e->res->cancelled++;
+	for (size_t i = 0; i < x->nrefs; i++) {
+		struct rq_ent *re = &x->refs[i].rq->v[x->refs[i].idx];
+
+		if (re->status >= 0)
+			continue;
+		re->status = status;
+		free(re->msg);
+		re->msg = msg && *msg ? strdup(msg) : NULL;
+		x->refs[i].rq->left--;
+	}
+}
 
 static void deactivate(struct engine *e, struct ent *x)
 {
@@ -417,44 +579,109 @@ static void deactivate(struct engine *e, struct ent *x)
 		}
 }
 
-/* Stops the active jobs the scheduler gave up on (dep-failed: an input's
- * success was taken back while they ran).  Their outputs are removed;
- * the end of engine_build reports them. */
-static void stop_dep_failed(struct engine *e)
+/* Stops X's builder or lock waiter, if any (outputs removed, log kept). */
+static void kill_job(struct engine *e, struct ent *x)
 {
-	for (size_t a = e->nactive; a-- > 0;) {
-		struct ent *y = e->active[a];
-
-		if (sched_state(e->sch, (size_t)y->job) != SCHED_DEP_FAILED)
-			continue;
-		builder_free(y->b);
-		y->b = NULL;
-		reap_waiter(y, true);
-		unlock_all(e, y);
-		y->state = J_ENDED;
-		deactivate(e, y);
-	}
-}
-
-static void job_end(struct engine *e, struct ent *x, bool ok)
-{
+	if (x->state != J_WAITING && x->state != J_RUNNING)
+		return;
+	builder_free(x->b);
+	x->b = NULL;
+	reap_waiter(x, true);
 	unlock_all(e, x);
 	x->state = J_ENDED;
 	deactivate(e, x);
-	if (x->provisional && !ok) {
-		sched_revoke(e->sch, (size_t)x->job);
-		stop_dep_failed(e);
-	} else {
-		sched_done(e->sch, (size_t)x->job, ok);
+}
+
+/* X will not be built: nobody wants it any more, or an interrupt. */
+static void cancel_job(struct engine *e, struct ent *x)
+{
+	enum sched_state st = sched_state(e->sch, (size_t)x->job);
+
+	if (x->status >= 0 || st == SCHED_DONE)
+		return; /* ended, or built and about to be registered */
+	kill_job(e, x);
+	sched_cancel(e->sch, (size_t)x->job);
+	ev(e, ENGINE_CANCELLED, x, NULL);
+	finalize(e, x, ENGINE_ST_CANCELLED, NULL);
+}
+
+/* Finalizes the jobs the scheduler gave up on after a failure (stopping
+ * those that were running on a success taken back). */
+static void scan_dep_failed(struct engine *e)
+{
+	for (size_t i = 0; i < e->njobs; i++) {
+		struct ent *y = e->jobs[i];
+
+		if (y->job != (long)i || y->status >= 0 ||
+		    sched_state(e->sch, i) != SCHED_DEP_FAILED)
+			continue;
+		kill_job(e, y);
+		ev(e, ENGINE_DEP_FAILED, y, NULL);
+		finalize(e, y, ENGINE_ST_DEP_FAILED, NULL);
 	}
+}
+
+static bool wanted(const struct ent *x)
+{
+	for (size_t i = 0; i < x->nrefs; i++)
+		if (!x->refs[i].rq->stopped)
+			return true;
+	return false;
+}
+
+/* RQ does not go on after a failure: what it wants that has not started
+ * is cancelled, unless a request that goes on wants it too. */
+static void stop_req(struct engine *e, struct engine_req *rq)
+{
+	rq->stopped = true;
+	for (size_t i = 0; i < rq->n; i++) {
+		struct ent *y = rq->v[i].x;
+		enum sched_state st;
+
+		if (rq->v[i].status >= 0 || y->status >= 0)
+			continue;
+		st = sched_state(e->sch, (size_t)y->job);
+		if ((st == SCHED_WAITING || st == SCHED_READY) && !wanted(y))
+			cancel_job(e, y);
+	}
+}
+
+static void after_failure(struct engine *e, struct ent *x)
+{
+	scan_dep_failed(e);
+	for (size_t i = 0; i < x->nrefs; i++)
+		if (!x->refs[i].rq->keep_going && !x->refs[i].rq->stopped)
+			stop_req(e, x->refs[i].rq);
+}
+
+/* ---- running --------------------------------------------------------- */
+
+static void job_end(struct engine *e, struct ent *x, int status, const char *msg)
+{
+	bool ok = status == ENGINE_ST_BUILT || status == ENGINE_ST_VALID;
+
+	unlock_all(e, x);
+	x->state = J_ENDED;
+	deactivate(e, x);
+	if (x->provisional && !ok)
+		sched_revoke(e->sch, (size_t)x->job);
+	else
+		sched_done(e->sch, (size_t)x->job, ok);
+	x->provisional = false;
+	finalize(e, x, status, msg);
+	if (!ok)
+		after_failure(e, x);
 }
 
 /* Could not start: counted apart from builds that ran and failed. */
 static void job_fail_start(struct engine *e, struct ent *x)
 {
+	char msg[2048];
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
 	e->res->not_started++;
-	ev(e, ENGINE_FAILED, x->path, err_msg());
-	job_end(e, x, false);
+	ev(e, ENGINE_FAILED, x, msg);
+	job_end(e, x, ENGINE_ST_FAILED, msg);
 }
 
 /* The locks are held: build, unless someone else did meanwhile. */
@@ -477,8 +704,8 @@ static void job_locked(struct engine *e, struct ent *x)
 	}
 	if (valid == x->d.noutputs) {
 		e->res->valid++;
-		ev(e, ENGINE_VALID, x->path, NULL);
-		job_end(e, x, true);
+		ev(e, ENGINE_VALID, x, NULL);
+		job_end(e, x, ENGINE_ST_VALID, NULL);
 		return;
 	}
 	if (valid) {
@@ -489,12 +716,12 @@ static void job_locked(struct engine *e, struct ent *x)
 		job_fail_start(e, x);
 		return;
 	}
-	if ((r = builder_start(&x->b, e->s, x->path, &x->d, &e->o->b)) != 0) {
+	if ((r = builder_start(&x->b, e->s, x->path, &x->d, &x->bo)) != 0) {
 		job_fail_start(e, x);
 		return;
 	}
 	x->state = J_RUNNING;
-	ev(e, ENGINE_BUILDING, x->path, NULL);
+	ev(e, ENGINE_BUILDING, x, NULL);
 }
 
 static void job_try(struct engine *e, struct ent *x)
@@ -509,7 +736,7 @@ static void job_try(struct engine *e, struct ent *x)
 		job_fail_start(e, x);
 	} else {
 		if (x->state != J_WAITING)
-			ev(e, ENGINE_WAITING, x->path, NULL);
+			ev(e, ENGINE_WAITING, x, NULL);
 		x->state = J_WAITING;
 	}
 }
@@ -527,6 +754,13 @@ static int job_start(struct engine *e, struct ent *x)
 		}
 		qsort_r(x->order, x->d.noutputs, sizeof(*x->order), cmp_out, &x->d);
 	}
+	if (!wanted(x)) {
+		/* Handed out, but every request that wants it has stopped. */
+		e->active[e->nactive++] = x;
+		x->state = J_WAITING; /* so that cancel_job deactivates it */
+		cancel_job(e, x);
+		return 0;
+	}
 	e->active[e->nactive++] = x;
 	x->state = J_IDLE;
 	job_try(e, x);
@@ -537,24 +771,29 @@ static int job_start(struct engine *e, struct ent *x)
  * go. */
 static void report_end(struct engine *e, struct ent *x, int r, const char *msg)
 {
+	int status = ENGINE_ST_BUILT;
+
 	if (r == 0) {
 		e->res->built++;
-		ev(e, ENGINE_BUILT, x->path, NULL);
+		ev(e, ENGINE_BUILT, x, NULL);
 	} else {
+		status = ENGINE_ST_FAILED;
 		e->res->failed++;
-		if (builder_timed_out(x->b))
+		if (builder_timed_out(x->b)) {
 			e->res->timed_out++;
-		ev(e, ENGINE_FAILED, x->path, msg);
+			status = ENGINE_ST_TIMED_OUT;
+		}
+		ev(e, ENGINE_FAILED, x, msg);
 		if (builder_kept_dir(x->b))
-			ev(e, ENGINE_KEPT, x->path, builder_kept_dir(x->b));
+			ev(e, ENGINE_KEPT, x, builder_kept_dir(x->b));
 	}
 	builder_free(x->b);
 	x->b = NULL;
-	job_end(e, x, r == 0);
+	job_end(e, x, status, msg);
 }
 
 /* Built and checked, not yet registered: its users may already run (see
- * run()).  NULL when PATH is not an output of such a build. */
+ * engine_turn()).  NULL when PATH is not an output of such a build. */
 static const struct path_info *pending_info(void *ctx, const char *path)
 {
 	struct engine *e = ctx;
@@ -620,7 +859,8 @@ static void drop_pending(struct engine *e)
 		x->b = NULL;
 		unlock_all(e, x);
 		x->state = J_ENDED;
-		e->res->cancelled++;
+		if (x->status < 0)
+			finalize(e, x, ENGINE_ST_CANCELLED, NULL);
 	}
 	e->npending = 0;
 }
@@ -633,28 +873,40 @@ struct log_tramp {
 static void log_tramp(void *ctx, const void *p, size_t n)
 {
 	struct log_tramp *t = ctx;
+	const struct engine_opts *o = t->e->o;
 
-	t->e->o->log(t->e->o->ctx, t->x->path, p, n);
+	if (o->log)
+		o->log(o->ctx, t->x->path, p, n);
+	if (o->rq_log)
+		for (size_t i = 0; i < t->x->nrefs; i++)
+			o->rq_log(o->ctx, t->x->refs[i].rq->ctx, t->x->path, p, n);
 }
 
-/* Kills what runs (interrupt or internal error). */
+/* Kills what runs and cancels what waits (interrupt or internal error). */
 static void stop_all(struct engine *e)
 {
 	sched_stop(e->sch);
 	while (e->nactive) {
 		struct ent *x = e->active[e->nactive - 1];
 
-		if (x->b) {
-			builder_free(x->b);
-			x->b = NULL;
+		kill_job(e, x);
+		if (x->state != J_ENDED)
+			deactivate(e, x);
+		sched_cancel(e->sch, (size_t)x->job);
+		if (x->status < 0) {
+			ev(e, ENGINE_CANCELLED, x, NULL);
+			finalize(e, x, ENGINE_ST_CANCELLED, NULL);
 		}
-		reap_waiter(x, true);
-		unlock_all(e, x);
-		x->state = J_ENDED;
-		e->nactive--;
-		/* Counted as cancelled: it did not fail. */
-		sched_done(e->sch, (size_t)x->job, true);
-		e->res->cancelled++;
+	}
+	for (size_t i = 0; i < e->njobs; i++) {
+		struct ent *y = e->jobs[i];
+		enum sched_state st = sched_state(e->sch, i);
+
+		if (y->job == (long)i && y->status < 0 &&
+		    (st == SCHED_CANCELLED || st == SCHED_DEP_FAILED)) {
+			ev(e, ENGINE_CANCELLED, y, NULL);
+			finalize(e, y, ENGINE_ST_CANCELLED, NULL);
+		}
 	}
 }
 
@@ -662,187 +914,443 @@ static void stop_all(struct engine *e)
  * builds run (they wait no longer once nothing else runs). */
 #define COMMIT_MS 100
 
-static int run(struct engine *e)
+/* Starts what the scheduler allows; commits at once when nothing runs. */
+static int kick(struct engine *e)
 {
-	/* Jobs whose builder exited give their slot back before they leave
-	 * the active list: at most twice max_jobs are active. */
-	size_t maxact = 2 * (size_t)e->o->max_jobs, maxfds = 1 + maxact * BUILDER_NFDS;
-	struct pollfd *fds = calloc(maxfds, sizeof(*fds));
-	size_t *owner = calloc(maxfds, sizeof(*owner)); /* fds[i] belongs to active[owner[i]] */
-	struct ent **ending = calloc(maxact, sizeof(*ending));
-	size_t nending;
-	int r = 0;
-
-	if (!fds || !owner || !ending || !(e->active = calloc(maxact, sizeof(*e->active)))) {
-		r = err_set(ERR_NOMEM, "out of memory");
-		goto out;
-	}
 	for (;;) {
-		size_t id, nf = 0;
-		int64_t now, dl = -1;
-		int tmo, pr;
+		size_t id;
+		int r;
 
 		while (sched_next(e->sch, &id) == 1)
 			if ((r = job_start(e, e->jobs[id])) != 0)
-				goto fail;
+				return r;
 		if (e->nactive == 0 && e->npending) {
 			/* Nothing else runs: no reason to wait. */
 			if ((r = commit_pending(e)) != 0)
-				goto fail;
+				return r;
 			continue;
 		}
-		if (sched_finished(e->sch) && e->nactive == 0)
-			break;
-		if (e->o->cancel_fd >= 0) {
-			fds[nf] = (struct pollfd){.fd = e->o->cancel_fd, .events = POLLIN};
-			owner[nf++] = SIZE_MAX;
-		}
-		for (size_t a = 0; a < e->nactive; a++) {
-			struct ent *x = e->active[a];
-
-			if (x->state == J_WAITING) {
-				fds[nf] = (struct pollfd){.fd = x->waiter_fd, .events = POLLIN};
-				owner[nf++] = a;
-			} else if (x->state == J_RUNNING) {
-				size_t k = builder_pollfds(x->b, fds + nf);
-				int64_t d = builder_deadline(x->b);
-
-				for (size_t i = 0; i < k; i++)
-					owner[nf + i] = a;
-				nf += k;
-				if (d >= 0 && (dl < 0 || d < dl))
-					dl = d;
-			}
-		}
-		if (e->npending && (dl < 0 || e->pending_since + COMMIT_MS < dl))
-			dl = e->pending_since + COMMIT_MS;
-		if (e->nactive == 0) {
-			r = err_set(ERR_INTERNAL, "build engine: nothing runs, but not finished");
-			goto fail;
-		}
-		now = builder_now_ms();
-		tmo = dl < 0 ? -1 : dl <= now ? 0 : dl - now > INT_MAX ? INT_MAX : (int)(dl - now);
-		pr = poll(fds, nf, tmo);
-		if (pr < 0 && errno != EINTR) {
-			r = err_sys(ERR_INTERNAL, "poll");
-			goto fail;
-		}
-		if (pr > 0 && e->o->cancel_fd >= 0 && fds[0].revents) {
-			e->res->interrupted = true;
-			stop_all(e);
-			/* What was built is registered all the same. */
-			if (e->npending && (r = commit_pending(e)) != 0)
-				goto fail;
-			break;
-		}
-		now = builder_now_ms();
-		nending = 0;
-		/* Walk the active jobs from the end: one that ends leaves the
-		 * list, swapping the last one into its place. */
-		for (size_t a = e->nactive; a-- > 0;) {
-			struct ent *x = e->active[a];
-			bool ready = false;
-
-			for (size_t i = 0; i < nf && pr > 0; i++)
-				if (owner[i] == a && fds[i].revents)
-					ready = true;
-			if (x->state == J_WAITING && ready) {
-				reap_waiter(x, false);
-				job_try(e, x);
-			} else if (x->state == J_RUNNING) {
-				int64_t d = builder_deadline(x->b);
-				struct log_tramp t = {e, x};
-
-				if (!ready && !(d >= 0 && d <= now))
-					continue;
-				r = builder_step(x->b, e->o->log ? log_tramp : NULL, &t);
-				if (r < 0)
-					goto fail;
-				if (r == 1) {
-					/* A clean exit is taken as a success at
-					 * once: its slot and its users start while
-					 * its outputs are checked, and are then
-					 * registered with others (on a chain, the
-					 * next builders run meanwhile).  If that
-					 * fails, job_end takes the success back and
-					 * stops the users.  Another end must be
-					 * known as a failure before anything else
-					 * starts (without --keep-going nothing
-					 * would). */
-					x->state = J_ENDING;
-					if (builder_exited_ok(x->b)) {
-						x->provisional = true;
-						sched_done(e->sch, (size_t)x->job, true);
-					}
-					ending[nending++] = x;
-				}
-				r = 0;
-			}
-		}
-		/* Start what the freed slots and the provisional successes
-		 * allow before checking the ended ones. */
-		while (sched_next(e->sch, &id) == 1)
-			if ((r = job_start(e, e->jobs[id])) != 0)
-				goto fail;
-		for (size_t i = 0; i < nending; i++) {
-			struct ent *x = ending[i];
-
-			if (builder_prepare(x->b, pending_info, e) != 0) {
-				char msg[2048];
-
-				snprintf(msg, sizeof(msg), "%s", err_msg());
-				report_end(e, x, -1, msg);
-			} else if ((r = add_pending(e, x)) != 0) {
-				goto fail;
-			}
-		}
-		if (e->npending && builder_now_ms() >= e->pending_since + COMMIT_MS &&
-		    (r = commit_pending(e)) != 0)
-			goto fail;
+		return 0;
 	}
-	goto out;
-fail : {
+}
+
+static int fail(struct engine *e, int r)
+{
 	char saved[2048];
 
 	snprintf(saved, sizeof(saved), "%s", err_msg());
 	stop_all(e);
 	drop_pending(e);
-	err_set(r, "%s", saved);
+	/* The scheduler is stopped for good: requests that come later get a
+	 * new one (engine_reset). */
+	e->broken = true;
+	return err_set(r, "%s", saved);
 }
-out:
-	free(fds);
-	free(owner);
-	free(ending);
-	return r;
+
+int engine_watch(struct engine *e, const struct pollfd **fds, size_t *n, int64_t *deadline)
+{
+	size_t nf = 0;
+	int64_t dl = -1;
+
+	if (e->o->cancel_fd >= 0) {
+		e->fds[nf] = (struct pollfd){.fd = e->o->cancel_fd, .events = POLLIN};
+		e->owner[nf++] = SIZE_MAX;
+	}
+	for (size_t a = 0; a < e->nactive; a++) {
+		struct ent *x = e->active[a];
+
+		if (x->state == J_WAITING) {
+			e->fds[nf] = (struct pollfd){.fd = x->waiter_fd, .events = POLLIN};
+			e->owner[nf++] = a;
+		} else if (x->state == J_RUNNING) {
+			size_t k = builder_pollfds(x->b, e->fds + nf);
+			int64_t d = builder_deadline(x->b);
+
+			for (size_t i = 0; i < k; i++)
+				e->owner[nf + i] = a;
+			nf += k;
+			if (d >= 0 && (dl < 0 || d < dl))
+				dl = d;
+		}
+	}
+	if (e->npending && (dl < 0 || e->pending_since + COMMIT_MS < dl))
+		dl = e->pending_since + COMMIT_MS;
+	e->nfds = nf;
+	*fds = e->fds;
+	*n = nf;
+	*deadline = dl;
+	return 0;
+}
+
+/* Handles what poll() found in e->fds (PR: its result). */
+static int dispatch(struct engine *e, int pr)
+{
+	size_t nf = e->nfds, nending = 0, id;
+	int64_t now = builder_now_ms();
+	int r;
+
+	if (pr > 0 && e->o->cancel_fd >= 0 && e->fds[0].revents) {
+		e->res->interrupted = true;
+		stop_all(e);
+		/* What was built is registered all the same. */
+		if (e->npending)
+			return commit_pending(e);
+		return 0;
+	}
+	/* Walk the active jobs from the end: one that ends leaves the list,
+	 * swapping the last one into its place. */
+	for (size_t a = e->nactive; a-- > 0;) {
+		struct ent *x = e->active[a];
+		bool ready = false;
+
+		if (a >= e->nactive)
+			continue; /* the list shrank under us (a failure stopped others) */
+		for (size_t i = 0; i < nf && pr > 0; i++)
+			if (e->owner[i] == a && e->fds[i].revents)
+				ready = true;
+		if (x->state == J_WAITING && ready) {
+			reap_waiter(x, false);
+			job_try(e, x);
+		} else if (x->state == J_RUNNING) {
+			int64_t d = builder_deadline(x->b);
+			struct log_tramp t = {e, x};
+
+			if (!ready && !(d >= 0 && d <= now))
+				continue;
+			r = builder_step(x->b, log_tramp, &t);
+			if (r < 0)
+				return r;
+			if (r == 1) {
+				/* A clean exit is taken as a success at once:
+				 * its slot and its users start while its
+				 * outputs are checked, and are then registered
+				 * with others (on a chain, the next builders
+				 * run meanwhile).  If that fails, job_end takes
+				 * the success back and stops the users.  Another
+				 * end must be known as a failure before
+				 * anything else starts (without --keep-going
+				 * nothing would). */
+				x->state = J_ENDING;
+				if (builder_exited_ok(x->b)) {
+					x->provisional = true;
+					sched_done(e->sch, (size_t)x->job, true);
+				}
+				e->ending[nending++] = x;
+			}
+		}
+	}
+	/* The descriptors were matched with the active list as it was. */
+	e->nfds = 0;
+	/* Start what the freed slots and the provisional successes allow
+	 * before checking the ended ones. */
+	while (sched_next(e->sch, &id) == 1)
+		if ((r = job_start(e, e->jobs[id])) != 0)
+			return r;
+	for (size_t i = 0; i < nending; i++) {
+		struct ent *x = e->ending[i];
+
+		if (builder_prepare(x->b, pending_info, e) != 0) {
+			char msg[2048];
+
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+			report_end(e, x, -1, msg);
+		} else if ((r = add_pending(e, x)) != 0) {
+			return r;
+		}
+	}
+	if (e->npending && builder_now_ms() >= e->pending_since + COMMIT_MS &&
+	    (r = commit_pending(e)) != 0)
+		return r;
+	return 0;
+}
+
+int engine_turn(struct engine *e, int timeout_ms)
+{
+	const struct pollfd *fds;
+	size_t nf;
+	int64_t dl, now;
+	int r, pr, tmo;
+
+	if (e->broken)
+		return 0;
+	if ((r = kick(e)) != 0)
+		return fail(e, r);
+	engine_watch(e, &fds, &nf, &dl);
+	now = builder_now_ms();
+	tmo = dl < 0 ? -1 : dl <= now ? 0 : dl - now > INT_MAX ? INT_MAX : (int)(dl - now);
+	if (timeout_ms >= 0 && (tmo < 0 || timeout_ms < tmo))
+		tmo = timeout_ms;
+	if (e->nactive == 0 && e->npending == 0)
+		tmo = 0; /* nothing to wait for but an interrupt: just look */
+	pr = poll(e->fds, nf, tmo);
+	if (pr < 0 && errno != EINTR)
+		return fail(e, err_sys(ERR_INTERNAL, "poll"));
+	if ((r = dispatch(e, pr)) != 0 || (r = kick(e)) != 0)
+		return fail(e, r);
+	return 0;
+}
+
+/* ---- the object ------------------------------------------------------ */
+
+static void engine_clear(struct engine *e)
+{
+	sched_free(e->sch);
+	e->sch = NULL;
+	for (size_t i = 0; i < e->nents; i++)
+		ent_free(e->ents[i]);
+	e->nents = 0;
+	e->njobs = 0;
+	free(e->map);
+	e->map = NULL;
+	e->mapcap = 0;
+}
+
+int engine_new(struct engine **out, struct store *s, const struct engine_opts *o)
+{
+	/* Jobs whose builder exited give their slot back before they leave
+	 * the active list: at most twice max_jobs are active. */
+	size_t maxact = 2 * (size_t)(o->max_jobs ? o->max_jobs : 1),
+	       maxfds = 1 + maxact * BUILDER_NFDS;
+	struct engine *e;
+	int r;
+
+	*out = NULL;
+	if (!(e = calloc(1, sizeof(*e))))
+		return err_set(ERR_NOMEM, "out of memory");
+	e->s = s;
+	e->o = o;
+	e->res = &e->cnt;
+	if (!(e->fds = calloc(maxfds, sizeof(*e->fds))) ||
+	    !(e->owner = calloc(maxfds, sizeof(*e->owner))) ||
+	    !(e->ending = calloc(maxact, sizeof(*e->ending))) ||
+	    !(e->active = calloc(maxact, sizeof(*e->active)))) {
+		engine_free(e);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	/* The scheduler keeps going: a request that does not is stopped by
+	 * itself (stop_req), without stopping the others. */
+	if ((r = sched_new(&e->sch, o->max_jobs, true)) != 0) {
+		engine_free(e);
+		return r;
+	}
+	*out = e;
+	return 0;
+}
+
+static void rq_unlink(struct engine *e, struct engine_req *rq)
+{
+	if (rq->prev)
+		rq->prev->next = rq->next;
+	else if (e->reqs == rq)
+		e->reqs = rq->next;
+	if (rq->next)
+		rq->next->prev = rq->prev;
+	rq->next = rq->prev = NULL;
+}
+
+void engine_req_free(struct engine *e, struct engine_req *rq)
+{
+	if (!rq)
+		return;
+	rq_unlink(e, rq);
+	for (size_t i = 0; i < rq->n; i++) {
+		struct ent *x = rq->v[i].x;
+		size_t k;
+
+		for (k = 0; k < x->nrefs && x->refs[k].rq != rq; k++)
+			;
+		if (k < x->nrefs) {
+			memmove(&x->refs[k], &x->refs[k + 1],
+				(x->nrefs - k - 1) * sizeof(*x->refs));
+			x->nrefs--;
+			if (x->nrefs == 0 && x->status < 0 && x->job >= 0 && !e->broken)
+				cancel_job(e, x);
+		}
+		free(rq->v[i].msg);
+	}
+	free(rq->v);
+	free(rq);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	while (e->reqs)
+		engine_req_free(e, e->reqs);
+	if (e->sch) {
+		stop_all(e);
+		drop_pending(e);
+	}
+	engine_clear(e);
+	free(e->ents);
+	free(e->jobs);
+	free(e->active);
+	free(e->pending);
+	free(e->fds);
+	free(e->owner);
+	free(e->ending);
+	free(e);
+}
+
+bool engine_idle(const struct engine *e)
+{
+	return e->nactive == 0 && e->npending == 0 &&
+	       (e->broken || !e->sch || sched_finished(e->sch));
+}
+
+/* Forgets everything when nobody wants anything: a long-lived engine does
+ * not keep every derivation it ever met. */
+static int engine_reset(struct engine *e)
+{
+	if (e->reqs || e->nactive || e->npending)
+		return 0;
+	engine_clear(e);
+	e->broken = false;
+	return sched_new(&e->sch, e->o->max_jobs, true);
+}
+
+int engine_want(struct engine *e, const char *const *drvs, size_t n, bool keep_going,
+		const struct builder_opts *bo, void *rq_ctx, struct engine_req **out)
+{
+	struct engine_req *rq;
+	int r = 0;
+
+	*out = NULL;
+	if (e->broken && !e->reqs && (r = engine_reset(e)) != 0)
+		return r;
+	if (e->broken)
+		return err_set(ERR_INTERNAL, "build engine: stopped after an internal failure");
+	if (!e->reqs && e->nents > 4096 && (r = engine_reset(e)) != 0)
+		return r;
+	if (!(rq = calloc(1, sizeof(*rq))))
+		return err_set(ERR_NOMEM, "out of memory");
+	rq->ctx = rq_ctx;
+	rq->keep_going = keep_going;
+	rq->bo = bo ? *bo : e->o->b;
+	rq->next = e->reqs;
+	if (e->reqs)
+		e->reqs->prev = rq;
+	e->reqs = rq;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		bool job = false;
+		struct ent *x;
+
+		if ((r = plan(e, drvs[i], rq, &job)) != 0)
+			break;
+		if (!job && (x = find(e, drvs[i])) && !(x->nrefs && x->refs[x->nrefs - 1].rq == rq))
+			r = rq_push(rq, x, ENGINE_ST_VALID, NULL);
+	}
+	if (r != 0) {
+		engine_req_free(e, rq);
+		return r;
+	}
+	/* A job planned on a failed one is dep-failed at once. */
+	for (size_t i = 0; i < rq->n; i++)
+		if (rq->v[i].status < 0 &&
+		    sched_state(e->sch, (size_t)rq->v[i].x->job) == SCHED_DEP_FAILED) {
+			scan_dep_failed(e);
+			break;
+		}
+	*out = rq;
+	return 0;
+}
+
+bool engine_req_finished(const struct engine_req *rq)
+{
+	return rq->left == 0;
+}
+
+size_t engine_req_count(const struct engine_req *rq)
+{
+	return rq->n;
+}
+
+const struct drv *engine_req_drv(const struct engine_req *rq, size_t i)
+{
+	return &rq->v[i].x->d;
+}
+
+void engine_req_entry(const struct engine_req *rq, size_t i, const char **drv, int *status,
+		      const char **msg)
+{
+	*drv = rq->v[i].x->path;
+	*status = rq->v[i].status;
+	*msg = rq->v[i].msg ? rq->v[i].msg : "";
+}
+
+void engine_req_progress(const struct engine_req *rq, size_t *done, size_t *total, size_t *running,
+			 size_t *waiting, size_t *failed)
+{
+	*done = *total = *running = *waiting = *failed = 0;
+	for (size_t i = 0; i < rq->n; i++) {
+		int st = rq->v[i].status;
+
+		(*total)++;
+		if (st >= 0) {
+			(*done)++;
+			if (st == ENGINE_ST_FAILED || st == ENGINE_ST_TIMED_OUT ||
+			    st == ENGINE_ST_DEP_FAILED)
+				(*failed)++;
+		} else if (rq->v[i].x->state == J_RUNNING || rq->v[i].x->state == J_WAITING ||
+			   rq->v[i].x->state == J_ENDING) {
+			(*running)++;
+		} else {
+			(*waiting)++;
+		}
+	}
+}
+
+void engine_interrupt(struct engine *e)
+{
+	if (e->broken || !e->sch)
+		return;
+	stop_all(e);
+	if (e->npending && commit_pending(e) != 0)
+		drop_pending(e);
+}
+
+const struct engine_result *engine_counts(const struct engine *e)
+{
+	return &e->cnt;
 }
 
 int engine_build(struct store *s, const char *const *drvs, size_t n, const struct engine_opts *o,
 		 struct engine_result *res)
 {
-	struct engine e = {.s = s, .o = o, .res = res};
+	struct engine *e = NULL;
+	struct engine_req *rq = NULL;
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	if ((r = sched_new(&e.sch, o->max_jobs, o->keep_going)) != 0)
+	if ((r = engine_new(&e, s, o)) != 0)
 		return r;
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = plan(&e, drvs[i]);
-	if (r == 0)
-		r = run(&e);
-	if (r == 0) {
-		for (size_t i = 0; i < e.njobs; i++)
-			if (sched_state(e.sch, i) == SCHED_DEP_FAILED)
-				ev(&e, ENGINE_DEP_FAILED, e.jobs[i]->path, NULL);
-		res->dep_failed = sched_count(e.sch, SCHED_DEP_FAILED);
-		res->cancelled += sched_count(e.sch, SCHED_CANCELLED);
+	if ((r = engine_want(e, drvs, n, o->keep_going, NULL, NULL, &rq)) != 0)
+		goto out;
+	if (o->counts) {
+		size_t c[5];
+
+		engine_req_progress(rq, &c[0], &c[1], &c[2], &c[3], &c[4]);
+		o->counts(o->ctx, c[0], c[1], c[2], c[3], c[4]);
 	}
-	sched_free(e.sch);
-	for (size_t i = 0; i < e.nents; i++)
-		ent_free(e.ents[i]);
-	free(e.ents);
-	free(e.map);
-	free(e.jobs);
-	free(e.active);
-	free(e.pending);
+	while (r == 0 && !(engine_req_finished(rq) && engine_idle(e)) && !e->cnt.interrupted) {
+		if (engine_idle(e) && !engine_req_finished(rq)) {
+			r = err_set(ERR_INTERNAL, "build engine: nothing runs, but not finished");
+			break;
+		}
+		r = engine_turn(e, -1);
+		if (o->counts) {
+			size_t c[5];
+
+			engine_req_progress(rq, &c[0], &c[1], &c[2], &c[3], &c[4]);
+			o->counts(o->ctx, c[0], c[1], c[2], c[3], c[4]);
+		}
+	}
+	/* The requests' entries of a job that was provisional when an
+	 * interrupt came are final now, through commit_pending. */
+out:
+	engine_req_free(e, rq);
+	*res = e->cnt;
+	engine_free(e);
 	return r;
 }

@@ -684,8 +684,9 @@ int proto_error_get(const struct proto_frame *f, int *code, char **msg)
 static int expect_op(const struct proto_frame *f, unsigned op)
 {
 	if (f->op != op)
-		return err_set(ERR_FORMAT, "expected a %s frame, got %s (0x%04x)", proto_op_name(op),
-			       proto_op_name(f->op) ? proto_op_name(f->op) : "?", f->op);
+		return err_set(ERR_FORMAT, "expected a %s frame, got %s (0x%04x)",
+			       proto_op_name(op), proto_op_name(f->op) ? proto_op_name(f->op) : "?",
+			       f->op);
 	return 0;
 }
 
@@ -715,7 +716,8 @@ int proto_build_get(struct proto_build *q, const struct proto_frame *f)
 	if ((r = expect_op(f, PROTO_BUILD)) != 0)
 		return r;
 	proto_in_init(&in, f);
-	if ((r = proto_get_u64(&in, &q->flags)) != 0 || (r = proto_get_u64(&in, &q->timeout)) != 0 ||
+	if ((r = proto_get_u64(&in, &q->flags)) != 0 ||
+	    (r = proto_get_u64(&in, &q->timeout)) != 0 ||
 	    (r = proto_get_u64(&in, &q->max_silent)) != 0 ||
 	    (r = proto_get_u64(&in, &q->cores)) != 0 ||
 	    (r = proto_get_strv(&in, &q->drvs, &q->ndrvs, PROTO_LIST_MAX, PROTO_PATH_MAX)) != 0 ||
@@ -759,7 +761,8 @@ int proto_build_ok_entry(struct buf *b, const char *drv, uint64_t status, const 
 	if (n > PROTO_MSG_MAX)
 		n = PROTO_MSG_MAX;
 	if ((r = proto_put_str(b, drv)) != 0 || (r = proto_put_u64(b, status)) != 0 ||
-	    (r = proto_put_bytes(b, msg, n)) != 0 || (r = proto_put_strv(b, outputs, noutputs)) != 0)
+	    (r = proto_put_bytes(b, msg, n)) != 0 ||
+	    (r = proto_put_strv(b, outputs, noutputs)) != 0)
 		return r;
 	return 0;
 }
@@ -835,19 +838,22 @@ int proto_event_put(struct buf *b, uint32_t id, const struct proto_event *ev)
 		break;
 	case PROTO_EV_BUILD_FINISHED:
 		nm = ev->msg ? strlen(ev->msg) : 0;
-		if ((r = proto_put_str(b, ev->drv)) == 0 && (r = proto_put_str(b, ev->machine)) == 0 &&
+		if ((r = proto_put_str(b, ev->drv)) == 0 &&
+		    (r = proto_put_str(b, ev->machine)) == 0 &&
 		    (r = proto_put_u64(b, ev->status)) == 0 &&
 		    (r = proto_put_u64(b, ev->duration_ms)) == 0)
 			r = proto_put_bytes(b, ev->msg ? ev->msg : "",
 					    nm > PROTO_MSG_MAX ? PROTO_MSG_MAX : nm);
 		break;
 	case PROTO_EV_LOG_LINE:
-		if ((r = proto_put_str(b, ev->drv)) == 0 && (r = proto_put_str(b, ev->machine)) == 0)
-			r = proto_put_bytes(b, ev->line,
-					    ev->nline > PROTO_LINE_MAX ? PROTO_LINE_MAX : ev->nline);
+		if ((r = proto_put_str(b, ev->drv)) == 0 &&
+		    (r = proto_put_str(b, ev->machine)) == 0)
+			r = proto_put_bytes(
+			    b, ev->line, ev->nline > PROTO_LINE_MAX ? PROTO_LINE_MAX : ev->nline);
 		break;
 	case PROTO_EV_PROGRESS:
-		if ((r = proto_put_u64(b, ev->done)) == 0 && (r = proto_put_u64(b, ev->total)) == 0 &&
+		if ((r = proto_put_u64(b, ev->done)) == 0 &&
+		    (r = proto_put_u64(b, ev->total)) == 0 &&
 		    (r = proto_put_u64(b, ev->running)) == 0 &&
 		    (r = proto_put_u64(b, ev->waiting)) == 0)
 			r = proto_put_u64(b, ev->failed);

@@ -216,9 +216,17 @@ int sched_add(struct sched *s, const size_t *deps, size_t n, size_t *id)
 
 int sched_next(struct sched *s, size_t *id)
 {
-	if (s->stopped || s->nheap == 0 || s->slots >= s->max_jobs)
+	if (s->stopped || s->slots >= s->max_jobs)
 		return 0;
 	refresh_heights(s);
+	/* Cancelled nodes are left in the heap (sched_cancel is O(1)) and
+	 * dropped here. */
+	while (s->nheap && s->v[s->heap[0]].state != SCHED_READY) {
+		s->heap[0] = s->heap[--s->nheap];
+		sift_down(s, 0);
+	}
+	if (s->nheap == 0)
+		return 0;
 	*id = s->heap[0];
 	s->heap[0] = s->heap[--s->nheap];
 	sift_down(s, 0);
@@ -326,11 +334,24 @@ void sched_done(struct sched *s, size_t id, bool ok)
 	}
 }
 
+void sched_cancel(struct sched *s, size_t id)
+{
+	enum sched_state st;
+
+	if (id >= s->n)
+		return;
+	st = s->v[id].state;
+	if (st != SCHED_WAITING && st != SCHED_READY && st != SCHED_RUNNING)
+		return;
+	sched_release(s, id);
+	set_state(s, id, SCHED_CANCELLED);
+}
+
 bool sched_finished(const struct sched *s)
 {
 	if (s->count[SCHED_RUNNING] > 0)
 		return false;
-	return s->stopped || s->nheap == 0;
+	return s->stopped || s->count[SCHED_READY] == 0;
 }
 
 size_t sched_size(const struct sched *s)

@@ -77,6 +77,13 @@ void sched_done(struct sched *s, size_t id, bool ok);
  * done.  A no-op unless ID is done. */
 void sched_revoke(struct sched *s, size_t id);
 
+/* Nobody wants ID any more (the daemon's clients that asked for it went
+ * away): a waiting, ready or running node becomes SCHED_CANCELLED and
+ * gives back its slot (the caller stops it if it runs).  The nodes that
+ * need ID are left as they are: the caller cancels them too (whoever
+ * wanted them wanted ID).  A no-op for a node that has ended. */
+void sched_cancel(struct sched *s, size_t id);
+
 /* Stops starting nodes (an interrupt): as a failure without KEEP_GOING
  * would, but without failing anything. */
 void sched_stop(struct sched *s);

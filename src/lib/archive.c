@@ -326,30 +326,121 @@ out:
 	return r;
 }
 
+/* Puts ITEMS in the order `nix-store --export` writes them: sorted by path,
+ * each preceded by those of its references that are in ITEMS (depth
+ * first, references in path order; references outside ITEMS are not
+ * followed).  Dependencies come first, and the order depends on the set
+ * alone, so that a --format=nix export is byte for byte Nix's.  *ORDERP
+ * (allocated) receives indices into the sorted, de-duplicated ITEMS. */
+static int export_order(struct db *db, struct db_list *items, size_t **orderp)
+{
+	struct db_list *refs = NULL;
+	size_t n, no = 0, sp, *order = NULL, *stack = NULL, *next = NULL;
+	unsigned char *seen = NULL;
+	int r = 0;
+
+	*orderp = NULL;
+	if (items->n > 1)
+		qsort(items->v, items->n, sizeof(*items->v), cmp_str);
+	n = 0;
+	for (size_t i = 0; i < items->n; i++) {
+		if (n > 0 && !strcmp(items->v[n - 1], items->v[i])) {
+			free(items->v[i]);
+			continue;
+		}
+		items->v[n++] = items->v[i];
+	}
+	items->n = n;
+	if (n == 0)
+		return 0;
+	refs = calloc(n, sizeof(*refs));
+	order = malloc(n * sizeof(*order));
+	stack = malloc(n * sizeof(*stack));
+	next = calloc(n, sizeof(*next));
+	seen = calloc(n, 1);
+	if (!refs || !order || !stack || !next || !seen) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct path_info pi = PATH_INFO_INIT;
+
+		if ((r = db_query_info(db, items->v[i], &pi)) == 0) {
+			refs[i] = pi.refs;
+			pi.refs = (struct db_list)DB_LIST_INIT;
+			if (refs[i].n > 1)
+				qsort(refs[i].v, refs[i].n, sizeof(*refs[i].v), cmp_str);
+		}
+		path_info_release(&pi);
+	}
+	for (size_t root = 0; root < n && r == 0; root++) {
+		if (seen[root])
+			continue;
+		seen[root] = 1;
+		stack[0] = root;
+		sp = 1;
+		while (sp > 0) {
+			size_t cur = stack[sp - 1];
+			char **hit;
+
+			if (next[cur] == refs[cur].n) {
+				order[no++] = cur;
+				sp--;
+				continue;
+			}
+			hit = bsearch(&refs[cur].v[next[cur]++], items->v, n, sizeof(*items->v),
+				      cmp_str);
+			if (hit && !seen[hit - items->v]) {
+				seen[hit - items->v] = 1;
+				stack[sp++] = (size_t)(hit - items->v);
+			}
+		}
+	}
+	if (r == 0) {
+		*orderp = order;
+		order = NULL;
+	}
+out:
+	if (refs)
+		for (size_t i = 0; i < n; i++)
+			db_list_release(&refs[i]);
+	free(refs);
+	free(order);
+	free(stack);
+	free(next);
+	free(seen);
+	return r;
+}
+
 int archive_export(struct store *s, struct archive_writer *w, const char *const *paths, size_t n,
 		   bool closure, const struct pki_secret *key, struct db_list *exported)
 {
-	struct db_list order = DB_LIST_INIT;
-	int r;
+	struct db_list items = DB_LIST_INIT;
+	size_t *order = NULL;
+	int r = 0;
 
 	if (w->format == ARCHIVE_YONDER && !key)
 		return err_set(ERR_INVALID, "a yonder archive needs a signing key");
 	for (size_t i = 0; i < n; i++)
 		if ((r = store_check_path(s, paths[i])) != 0)
 			return r;
-	/* The closure is in dependency order; without -r, keep only the
-	 * paths given, in that order. */
-	if ((r = db_query_closure(store_db(s), paths, n, &order)) != 0)
+	if (closure) {
+		r = db_query_closure(store_db(s), paths, n, &items);
+	} else {
+		for (size_t i = 0; i < n && r == 0; i++)
+			if ((r = db_is_valid(store_db(s), paths[i])) == 0)
+				r = err_set(ERR_NOTFOUND, "'%s' is not a valid store path",
+					    paths[i]);
+			else if (r > 0)
+				r = db_list_push(&items, paths[i]);
+	}
+	if (r != 0 || (r = export_order(store_db(s), &items, &order)) != 0)
 		goto out;
-	for (size_t i = 0; i < order.n; i++) {
+	for (size_t k = 0; k < items.n; k++) {
 		struct path_info pi = PATH_INFO_INIT;
-		bool given = closure;
+		const char *path = items.v[order[k]];
 
-		for (size_t j = 0; !given && j < n; j++)
-			given = !strcmp(order.v[i], paths[j]);
-		if (!given)
-			continue;
-		if ((r = db_query_info(store_db(s), order.v[i], &pi)) == 0) {
+		if ((r = db_query_info(store_db(s), path, &pi)) == 0) {
 			if (pi.refs.n > 1)
 				qsort(pi.refs.v, pi.refs.n, sizeof(*pi.refs.v), cmp_str);
 			if (w->format == ARCHIVE_YONDER)
@@ -361,12 +452,13 @@ int archive_export(struct store *s, struct archive_writer *w, const char *const 
 			r = db_list_push(exported, pi.path);
 		path_info_release(&pi);
 		if (r != 0) {
-			err_prefix(r, "exporting '%s'", order.v[i]);
+			err_prefix(r, "exporting '%s'", path);
 			goto out;
 		}
 	}
 out:
-	db_list_release(&order);
+	free(order);
+	db_list_release(&items);
 	return r;
 }
 

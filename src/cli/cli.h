@@ -42,5 +42,6 @@ int cmd_daemon(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_offload_test(int argc, char **argv);
 int cmd_offload_build(int argc, char **argv);
+int cmd_offload_status(int argc, char **argv);
 
 #endif

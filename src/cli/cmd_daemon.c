@@ -22,8 +22,16 @@ static const char help[] =
     "  --socket PATH    listen on PATH (default\n"
     "                   $YONDER_STATE_DIR/daemon-socket/socket, or\n"
     "                   $YONDER_DAEMON_SOCKET)\n"
-    "  -j, --max-jobs N run up to N builds at once, for all clients (default 1)\n"
-    "  --cores N        NIX_BUILD_CORES for builders (default: CPUs)\n\n"
+    "  -j, --max-jobs N run up to N local builds at once, for all clients\n"
+    "                   (default 1); 0: build only on the build machines\n"
+    "  --cores N        NIX_BUILD_CORES for builders (default: CPUs)\n"
+    "  --speed S        this machine's speed, compared with the build\n"
+    "                   machines' (default 1.0)\n"
+    "  --max-tries N    tries of a build that fails on machines for a\n"
+    "                   transient reason (default 3)\n"
+    "  --machines FILE  the build machines (default\n"
+    "                   $YONDER_CONFIG_DIR/machines.scm; when that file does\n"
+    "                   not exist every build is local)\n\n"
     "Access: the socket's permissions are the access control.  The default\n"
     "socket's directory is created 0700 and must be ours; the socket is\n"
     "0600: only this user can connect, and whoever can connect may build.\n\n"
@@ -61,11 +69,14 @@ static int parse_uint(const char *cmd, const char *opt, const char *arg, unsigne
 
 int cmd_daemon(int argc, char **argv)
 {
-	enum { O_SOCKET = 256, O_CORES };
+	enum { O_SOCKET = 256, O_CORES, O_SPEED, O_TRIES, O_MACHINES };
 	static const struct option opts[] = {
 	    {"socket", required_argument, NULL, O_SOCKET},
 	    {"max-jobs", required_argument, NULL, 'j'},
 	    {"cores", required_argument, NULL, O_CORES},
+	    {"speed", required_argument, NULL, O_SPEED},
+	    {"max-tries", required_argument, NULL, O_TRIES},
+	    {"machines", required_argument, NULL, O_MACHINES},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -81,13 +92,29 @@ int cmd_daemon(int argc, char **argv)
 		switch (c) {
 		case O_SOCKET: o.socket = optarg; break;
 		case 'j':
-			if (parse_uint(argv[0], "--max-jobs", optarg, 1, &o.max_jobs) != 0)
+			if (parse_uint(argv[0], "--max-jobs", optarg, 0, &o.max_jobs) != 0)
 				return EXIT_USAGE;
 			break;
 		case O_CORES:
 			if (parse_uint(argv[0], "--cores", optarg, 0, &o.cores) != 0)
 				return EXIT_USAGE;
 			break;
+		case O_SPEED: {
+			char *end;
+
+			errno = 0;
+			o.speed = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o.speed > 0) || o.speed > 1e6)
+				return cli_usage(argv[0],
+						 "--speed: expected a positive number, got '%s'",
+						 optarg);
+			break;
+		}
+		case O_TRIES:
+			if (parse_uint(argv[0], "--max-tries", optarg, 1, &o.max_tries) != 0)
+				return EXIT_USAGE;
+			break;
+		case O_MACHINES: o.machines = optarg; break;
 		case ':': return cli_usage(argv[0], "option '%s' needs a value", argv[optind - 1]);
 		default: return cli_usage(argv[0], "unknown option '%s'", argv[optind - 1]);
 		}

@@ -1,4 +1,5 @@
 /* yonder offload test: check each build machine, one line per check.
+ * yonder offload status: the build machines as the daemon sees them.
  * yonder offload build: carry one build to one machine (a debugging aid,
  * and the tests' entry point until the daemon's scheduler offloads). */
 #include <getopt.h>
@@ -12,6 +13,10 @@
 #include <unistd.h>
 
 #include "../lib/acl.h"
+#include "../lib/client.h"
+#include "../lib/daemon.h"
+#include "../lib/offloader.h"
+#include "../lib/sched_pick.h"
 #include "../lib/db.h"
 #include "../lib/err.h"
 #include "../lib/machines.h"
@@ -382,4 +387,72 @@ int cmd_offload_build(int argc, char **argv)
 	remote_free(r);
 	env_close(&e);
 	return rc;
+}
+
+static const char status_help[] =
+    "Usage: yonder offload status [--json]\n"
+    "The build machines as the daemon's scheduler sees them: per machine its\n"
+    "systems, features, speed, slots used/total, load, free store space,\n"
+    "health (up, or down until when and why), builds done, bytes sent and\n"
+    "received and the mean upload rate.  Without a daemon running: the\n"
+    "machines file's view, saying \"daemon not running\".\n"
+    "  --json   one JSON object instead of text\n";
+
+int cmd_offload_status(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"json", no_argument, NULL, 'J'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	bool json = false, explicit_;
+	char *sock = NULL, *text = NULL;
+	struct client_conn *c = NULL;
+	int opt, r;
+
+	if (cli_help(argc, argv, status_help))
+		return EXIT_OK;
+	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (opt != 'J')
+			return cli_usage(argv[0], "unknown option");
+		json = true;
+	}
+	if (optind < argc)
+		return cli_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (daemon_socket_path(&sock, &explicit_) != 0)
+		return cli_fail(argv[0], NULL);
+	r = client_connect(&c, sock);
+	free(sock);
+	if (r == 0) {
+		r = client_status(c, json, &text);
+		client_free(c);
+		if (r != 0)
+			return cli_fail(argv[0], NULL);
+		fputs(text, stdout);
+		free(text);
+		return EXIT_OK;
+	}
+	if (r != ERR_NOTFOUND)
+		return cli_fail(argv[0], NULL);
+	{
+		/* No daemon: what the machines file says. */
+		const char *dir;
+		char path[PATH_MAX];
+		struct machines *ms = NULL;
+		struct sched_pool *p = NULL;
+		struct buf b = BUF_INIT(64u << 20);
+
+		if (pki_config_dir(&dir) != 0)
+			return cli_fail(argv[0], NULL);
+		snprintf(path, sizeof(path), "%s/machines.scm", dir);
+		if ((r = machines_load(path, &ms)) != 0 && r != ERR_NOTFOUND)
+			return cli_fail(argv[0], NULL);
+		if ((r = sched_pool_new(&p, NULL)) == 0 && (r = sched_pool_load(p, ms)) == 0 &&
+		    (r = offloader_pool_status(p, 0, json, false, &b)) == 0)
+			fwrite(b.data, 1, b.len, stdout);
+		buf_release(&b);
+		sched_pool_free(p);
+		machines_free(ms);
+		return r ? cli_fail(argv[0], NULL) : EXIT_OK;
+	}
 }

@@ -36,6 +36,7 @@ static const struct command commands[] = {
     {NULL, "serve", cmd_serve, "speak the remote protocol on stdin/stdout (for offloading)"},
     {"offload", "test", cmd_offload_test, "check the build machines, one line per check"},
     {"offload", "build", cmd_offload_build, "debugging aid: build one .drv on one machine"},
+    {"offload", "status", cmd_offload_status, "the build machines as the daemon sees them"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

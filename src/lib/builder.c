@@ -23,6 +23,7 @@
 #include "err.h"
 #include "io.h"
 #include "nar.h"
+#include "pki.h"
 #include "store.h"
 #include "storepath.h"
 
@@ -39,6 +40,24 @@ int64_t builder_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool builder_extra_system(const char *sys)
+{
+	const char *dir;
+	char path[PATH_MAX], word[256];
+	bool found = false;
+	FILE *f;
+
+	if (pki_config_dir(&dir) != 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/extra-systems", dir);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (!found && fscanf(f, "%255s", word) == 1)
+		found = !strcmp(word, sys);
+	fclose(f);
+	return found;
 }
 
 const char *builder_system(void)
@@ -775,7 +794,7 @@ int builder_start(struct builder **out, struct store *s, const char *drv_path, c
 		nix32_init();
 		inited = true;
 	}
-	if (strcmp(d->system, builder_system()) != 0)
+	if (strcmp(d->system, builder_system()) != 0 && !builder_extra_system(d->system))
 		return err_set(ERR_INVALID,
 			       "a '%s' system is required to build '%s', but this machine is a "
 			       "'%s'",

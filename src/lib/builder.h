@@ -73,6 +73,10 @@ typedef void (*builder_log_fn)(void *ctx, const void *p, size_t n);
 
 /* The system this machine builds for ("x86_64-linux"); static storage. */
 const char *builder_system(void);
+/* Whether SYS is listed in $YONDER_CONFIG_DIR/extra-systems (system
+ * names separated by white space): this machine builds for it too, as
+ * Nix's extra-platforms (emulation, or a label in the test cluster). */
+bool builder_extra_system(const char *sys);
 
 struct builder;
 

@@ -186,3 +186,51 @@ out:
 	buf_release(&b);
 	return r;
 }
+
+int client_status(struct client_conn *c, bool json, char **text)
+{
+	struct buf b = BUF_INIT(1 << 16);
+	uint32_t id = c->next_id++;
+	size_t start;
+	int r;
+
+	*text = NULL;
+	if ((r = proto_frame_begin(&b, PROTO_STATUS, 0, id, &start)) != 0 ||
+	    (r = proto_put_u64(&b, json ? 1 : 0)) != 0 || (r = proto_frame_end(&b, start)) != 0 ||
+	    (r = send_buf(c, &b)) != 0) {
+		buf_release(&b);
+		return r;
+	}
+	buf_release(&b);
+	for (;;) {
+		struct proto_frame f;
+		struct proto_in in;
+		const void *p;
+		size_t n;
+		int code;
+		char *msg;
+
+		if ((r = recv_frame(c, &f)) != 0)
+			return r;
+		if (f.id != id && f.id != 0)
+			continue;
+		if (f.op == PROTO_ERROR) {
+			if ((r = proto_error_get(&f, &code, &msg)) == 0) {
+				r = err_set(code, "%s", msg);
+				free(msg);
+			}
+			return r;
+		}
+		if (f.op != PROTO_OK)
+			continue;
+		proto_in_init(&in, &f);
+		if ((r = proto_get_bytes(&in, &p, &n, PROTO_FRAME_MAX)) != 0 ||
+		    (r = proto_get_end(&in)) != 0)
+			return r;
+		if (!(*text = malloc(n + 1)))
+			return err_set(ERR_NOMEM, "out of memory");
+		memcpy(*text, p, n);
+		(*text)[n] = 0;
+		return 0;
+	}
+}

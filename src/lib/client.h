@@ -35,4 +35,8 @@ int client_build(struct client_conn *c, const struct proto_build *q, int cancel_
 		 client_event_fn fn, void *ctx, struct proto_build_entry **v, size_t *n,
 		 bool *cancelled);
 
+/* Sends STATUS (JSON or text) and puts the daemon's report, allocated and
+ * NUL-terminated, in *TEXT. */
+int client_status(struct client_conn *c, bool json, char **text);
+
 #endif

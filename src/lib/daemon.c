@@ -16,7 +16,11 @@
 #include "engine.h"
 #include "err.h"
 #include "ev.h"
+#include "machines.h"
+#include "offloader.h"
+#include "pki.h"
 #include "proto.h"
+#include "sched_pick.h"
 #include "store.h"
 #include "storepath.h"
 
@@ -35,6 +39,7 @@ struct dreq {
 	bool progress_dirty;
 	struct {
 		char *drv;
+		char *machine; /* where it runs (NULL: here) */
 		uint64_t since;
 	} * started; /* builds running for it: when they started */
 	size_t nstarted, capstarted;
@@ -67,6 +72,8 @@ struct daemon {
 	struct ev_timer etimer;
 	struct ev_io *eio; /* the engine's descriptors */
 	size_t neio, capeio;
+	struct offloader *off; /* NULL: no machines file, every build local */
+	char *mfile;           /* the machines file */
 	struct client *clients;
 	size_t nclients;
 	unsigned next_num;
@@ -174,11 +181,19 @@ static void on_rq_event(void *ctx, void *rq_ctx, enum engine_event k, const char
 	struct client *c = q->c;
 	struct proto_event ev = {.drv = (char *)drv, .machine = MACHINE, .msg = (char *)msg};
 	uint64_t since = 0;
+	char *mfree = NULL;
 	int st;
 
 	if (c->closing)
 		return;
+	for (size_t i = 0; i < q->nstarted; i++)
+		if (!strcmp(q->started[i].drv, drv) && q->started[i].machine)
+			ev.machine = q->started[i].machine;
 	if (k == ENGINE_BUILDING) {
+		/* MSG names the build machine it runs on (NULL: here). */
+		ev.msg = NULL;
+		if (msg)
+			ev.machine = (char *)msg;
 		if (q->nstarted == q->capstarted) {
 			size_t cap = q->capstarted ? 2 * q->capstarted : 4;
 			void *v = realloc(q->started, cap * sizeof(*q->started));
@@ -191,6 +206,7 @@ static void on_rq_event(void *ctx, void *rq_ctx, enum engine_event k, const char
 			q->started = v;
 			q->capstarted = cap;
 		}
+		q->started[q->nstarted].machine = msg ? strdup(msg) : NULL;
 		if (!(q->started[q->nstarted].drv = strdup(drv))) {
 			err_set(ERR_NOMEM, "out of memory");
 			out_failed(c);
@@ -210,6 +226,7 @@ static void on_rq_event(void *ctx, void *rq_ctx, enum engine_event k, const char
 		if (!strcmp(q->started[i].drv, drv)) {
 			since = q->started[i].since;
 			free(q->started[i].drv);
+			mfree = q->started[i].machine; /* EV.machine until sent */
 			q->started[i] = q->started[--q->nstarted];
 			q->running--;
 			break;
@@ -223,6 +240,7 @@ static void on_rq_event(void *ctx, void *rq_ctx, enum engine_event k, const char
 	ev.duration_ms = since ? ev_now_ms() - since : 0;
 	if (proto_event_put(&c->out, q->id, &ev) != 0)
 		out_failed(c);
+	free(mfree);
 }
 
 static void on_rq_log(void *ctx, void *rq_ctx, const char *drv, const void *p, size_t n)
@@ -233,6 +251,9 @@ static void on_rq_log(void *ctx, void *rq_ctx, const char *drv, const void *p, s
 
 	if (q->c->closing)
 		return;
+	for (size_t i = 0; i < q->nstarted; i++)
+		if (!strcmp(q->started[i].drv, drv) && q->started[i].machine)
+			ev.machine = q->started[i].machine;
 	/* Chunks as the builder wrote them, cut at newlines (the client
 	 * joins a line that arrives in pieces). */
 	while (n) {
@@ -271,8 +292,10 @@ static void dreq_free(struct daemon *d, struct dreq *q)
 	if (*pp)
 		*pp = q->next;
 	engine_req_free(d->e, q->rq);
-	for (size_t i = 0; i < q->nstarted; i++)
+	for (size_t i = 0; i < q->nstarted; i++) {
 		free(q->started[i].drv);
+		free(q->started[i].machine);
+	}
 	free(q->started);
 	free(q);
 }
@@ -398,6 +421,34 @@ out:
 	proto_build_release(&q);
 }
 
+/* STATUS: the build machines as the scheduler sees them. */
+static void handle_status(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	struct proto_in in;
+	struct buf b = BUF_INIT(PROTO_FRAME_MAX / 2);
+	size_t start;
+	uint64_t flags;
+	int r;
+
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, &flags)) != 0 || (r = proto_get_end(&in)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		return;
+	}
+	if (d->off)
+		r = offloader_status(d->off, (uint64_t)builder_now_ms(), flags & 1, &b);
+	else if (flags & 1)
+		r = buf_puts(&b, "{\"daemon\":\"running\",\"machines\":[]}\n");
+	else
+		r = buf_puts(&b, "no build machines (no machines file): every build is local\n");
+	if (r == 0 && (r = proto_frame_begin(&c->out, PROTO_OK, 0, f->id, &start)) == 0 &&
+	    (r = proto_put_bytes(&c->out, b.data, b.len)) == 0)
+		r = proto_frame_end(&c->out, start);
+	if (r != 0)
+		send_error(c, f->id, r, err_msg());
+	buf_release(&b);
+}
+
 static void handle_frame(struct daemon *d, struct client *c, const struct proto_frame *f)
 {
 	char msg[256];
@@ -451,6 +502,7 @@ static void handle_frame(struct daemon *d, struct client *c, const struct proto_
 	}
 	switch (f->op) {
 	case PROTO_BUILD: handle_build(d, c, f); break;
+	case PROTO_STATUS: handle_status(d, c, f); break;
 	case PROTO_ADD_NAR:
 	case PROTO_QUERY_PATH_INFO:
 	case PROTO_FOLLOW_LOG:
@@ -698,9 +750,69 @@ static void on_stop(struct ev_loop *l, struct ev_signal *s)
 
 static void on_hup(struct ev_loop *l, struct ev_signal *s)
 {
-	/* Nothing is configured in files yet (machines.scm comes with
-	 * offloading): acknowledge it. */
-	dlog(s->ctx, "SIGHUP: configuration reread (nothing to reread yet)");
+	struct daemon *d = s->ctx;
+	struct machines *ms = NULL;
+	int r;
+
+	if (!d->off) {
+		dlog(d, "SIGHUP: no machines file was read at start: restart the daemon to "
+			"offload builds");
+		return;
+	}
+	/* The pool keeps every machine's state; running builds go on. */
+	if ((r = machines_load(d->mfile, &ms)) != 0 && r != ERR_NOTFOUND) {
+		dlog(d, "SIGHUP: %s (the machines are as before)", err_msg());
+		return;
+	}
+	for (size_t i = 0; ms && i < ms->nwarnings; i++)
+		dlog(d, "warning: %s", ms->warnings[i]);
+	if (offloader_reload(d->off, ms) != 0) {
+		dlog(d, "SIGHUP: %s", err_msg());
+		return;
+	}
+	dlog(d, "SIGHUP: %s reread: %zu build machine%s", d->mfile, ms ? ms->n : 0,
+	     ms && ms->n == 1 ? "" : "s");
+	engine_offload_changed(d->e); /* machines may fit waiting builds now */
+	pump(d);
+}
+
+/* The machines file and the offloader (none without a machines file). */
+static int offload_setup(struct daemon *d)
+{
+	const struct daemon_opts *o = d->o;
+	const char *dir;
+	char sec[4096], acl[4096];
+	struct machines *ms = NULL;
+	struct sched_local l = {.max_jobs = o->max_jobs, .speed = o->speed};
+	struct offloader_opts oo = {sec, acl};
+	int r;
+
+	if ((r = pki_config_dir(&dir)) != 0)
+		return r;
+	if (o->machines)
+		d->mfile = strdup(o->machines);
+	else if (asprintf(&d->mfile, "%s/machines.scm", dir) < 0)
+		d->mfile = NULL;
+	if (!d->mfile)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((r = machines_load(d->mfile, &ms)) != 0) {
+		if (r != ERR_NOTFOUND || o->machines)
+			return r;
+		if (o->max_jobs == 0)
+			return err_set(ERR_INVALID,
+				       "--max-jobs 0 builds nothing locally, and there "
+				       "are no build machines ('%s' does not exist)",
+				       d->mfile);
+		return 0; /* local builds only, as without offloading */
+	}
+	for (size_t i = 0; i < ms->nwarnings; i++)
+		dlog(d, "warning: %s", ms->warnings[i]);
+	snprintf(sec, sizeof(sec), "%s/%s", dir, PKI_SECRET_FILE);
+	snprintf(acl, sizeof(acl), "%s/acl", dir);
+	if ((r = offloader_new(&d->off, d->s, &l, ms, &oo)) != 0)
+		return r;
+	dlog(d, "%s: %zu build machine%s", d->mfile, ms->n, ms->n == 1 ? "" : "s");
+	return 0;
 }
 
 /* The default socket's directory: ours, 0700. */
@@ -773,7 +885,8 @@ int daemon_run(struct store *s, const struct daemon_opts *o)
 	bool explicit_ = o->socket != NULL;
 	int r;
 
-	d.eo.max_jobs = o->max_jobs ? o->max_jobs : 1;
+	d.eo.max_jobs = o->max_jobs;
+	d.eo.max_tries = o->max_tries;
 	d.eo.keep_going = true;
 	d.eo.b.cores = o->cores;
 	d.eo.cancel_fd = -1;
@@ -792,14 +905,19 @@ int daemon_run(struct store *s, const struct daemon_opts *o)
 	    (r = ev_signal_start(d.l, &d.sint, SIGINT, on_stop, &d)) != 0 ||
 	    (r = ev_signal_start(d.l, &d.shup, SIGHUP, on_hup, &d)) != 0)
 		goto out;
+	if ((r = offload_setup(&d)) != 0)
+		goto out;
+	d.eo.off = d.off;
+	if (!d.off && d.eo.max_jobs == 0)
+		d.eo.max_jobs = 1;
 	if ((r = engine_new(&d.e, s, &d.eo)) != 0)
 		goto out;
 	if ((r = listen_on(&d, !explicit_)) != 0)
 		goto out;
 	if ((r = ev_io_start(d.l, &d.lio, d.lfd, EV_READ, on_accept, &d)) != 0)
 		goto out;
-	dlog(&d, "listening on %s (%u build%s at once)", d.path, d.eo.max_jobs,
-	     d.eo.max_jobs == 1 ? "" : "s");
+	dlog(&d, "listening on %s (%u local build%s at once%s)", d.path, d.eo.max_jobs,
+	     d.eo.max_jobs == 1 ? "" : "s", d.off ? ", and the build machines" : "");
 	if (o->ready)
 		o->ready(o->ctx, d.path);
 	r = ev_run(d.l);
@@ -812,6 +930,8 @@ out:
 		ev_io_stop(d.l, &d.eio[i]);
 	free(d.eio);
 	engine_free(d.e);
+	offloader_free(d.off);
+	free(d.mfile);
 	if (d.lfd >= 0) {
 		ev_io_stop(d.l, &d.lio);
 		close(d.lfd);

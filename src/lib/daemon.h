@@ -31,8 +31,13 @@ struct store;
 
 struct daemon_opts {
 	const char *socket; /* NULL: daemon_default_socket() */
-	unsigned max_jobs;  /* >= 1 */
-	unsigned cores;     /* NIX_BUILD_CORES by default; 0: the CPUs */
+	unsigned max_jobs;  /* local builds at once; 0 only with build machines */
+	double speed;       /* the local machine's, for sched_pick (0: 1.0) */
+	unsigned max_tries; /* of a build that fails transiently on machines; 0: 3 */
+	/* The machines file; NULL: $YONDER_CONFIG_DIR/machines.scm, where a
+	 * missing file means every build is local. */
+	const char *machines;
+	unsigned cores; /* NIX_BUILD_CORES by default; 0: the CPUs */
 	/* Where the daemon's own messages go (one line each, no newline);
 	 * may be NULL. */
 	void (*log)(void *ctx, const char *fmt, va_list ap);

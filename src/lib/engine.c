@@ -14,11 +14,26 @@
 
 #include "db.h"
 #include "err.h"
+#include "machines.h"
+#include "offloader.h"
+#include "sched_pick.h"
 #include "sched.h"
 #include "store.h"
 #include "storepath.h"
 
-enum { J_IDLE, J_WAITING, J_RUNNING, J_ENDING, J_ENDED };
+/* J_PARKED: no machine free for it yet (sched_pick WAIT), no lock held;
+ * J_REMOTE: handed to an offload worker, no lock held (the download
+ * registers its outputs under their locks). */
+enum { J_IDLE, J_WAITING, J_RUNNING, J_ENDING, J_ENDED, J_PARKED, J_REMOTE };
+
+struct ent;
+
+/* A build carried by an offload worker: the tag it reports with.  X is
+ * NULL once the engine no longer waits for it. */
+struct rjob {
+	struct ent *x;
+	struct rjob *next;
+};
 
 /* One derivation met while planning; a job when it has to be built. */
 struct ent {
@@ -39,6 +54,16 @@ struct ent {
 	size_t ndeps;
 	struct ref *refs; /* the requests that want it */
 	size_t nrefs, caprefs;
+	/* Offloading (engine_opts.off): */
+	bool on_pool;   /* holds a slot of machine MACHINE in the pool */
+	size_t machine; /* where it runs */
+	unsigned tries; /* transient failures so far */
+	uint64_t wake;  /* J_PARKED: when to try again (SCHED_NO_WAKE: on an end) */
+	struct rjob *rj;
+	bool in_done;           /* IN computed */
+	struct db_list incl;    /* its input closure (owns the paths of IN) */
+	struct sched_input *in; /* with NAR sizes, for sched_pick */
+	size_t nin;
 };
 
 /* A request's interest in a job: its entry IDX of RQ. */
@@ -85,8 +110,49 @@ struct engine {
 	size_t *owner;      /* fds[i] belongs to active[owner[i]] (SIZE_MAX: cancel_fd) */
 	size_t nfds;
 	struct ent **ending;
-	bool broken; /* an internal failure: everything was stopped */
+	size_t capactive; /* of active and ending; fds and owner: fdcap() */
+	bool broken;      /* an internal failure: everything was stopped */
+	struct offloader *off;
+	struct rjob *rjobs; /* every build given to a worker and not ended */
+	bool unpark;        /* a slot freed: parked jobs try again */
 };
+
+static size_t fdcap(size_t capactive)
+{
+	return 2 + capactive * BUILDER_NFDS;
+}
+
+/* Room for one more active job. */
+static int active_grow(struct engine *e)
+{
+	size_t cap = 2 * e->capactive, nf = fdcap(cap);
+	void *v;
+
+	if (e->nactive < e->capactive)
+		return 0;
+	if (!(v = realloc(e->active, cap * sizeof(*e->active))))
+		return err_set(ERR_NOMEM, "out of memory");
+	e->active = v;
+	if (!(v = realloc(e->ending, cap * sizeof(*e->ending))))
+		return err_set(ERR_NOMEM, "out of memory");
+	e->ending = v;
+	if (!(v = realloc(e->fds, nf * sizeof(*e->fds))))
+		return err_set(ERR_NOMEM, "out of memory");
+	e->fds = v;
+	if (!(v = realloc(e->owner, nf * sizeof(*e->owner))))
+		return err_set(ERR_NOMEM, "out of memory");
+	e->owner = v;
+	e->capactive = cap;
+	return 0;
+}
+
+/* The scheduler's limit: with build machines, sched_pick decides what
+ * runs where, so every ready job is handed out (and parked when no
+ * machine can take it yet). */
+static unsigned sched_slots(const struct engine *e)
+{
+	return e->off ? 1u << 20 : e->o->max_jobs;
+}
 
 static void ev(struct engine *e, enum engine_event k, struct ent *x, const char *msg)
 {
@@ -162,6 +228,8 @@ static void ent_free(struct ent *x)
 	free(x->lockfd);
 	free(x->deps);
 	free(x->refs);
+	free(x->in);
+	db_list_release(&x->incl);
 	free(x);
 }
 
@@ -579,11 +647,33 @@ static void deactivate(struct engine *e, struct ent *x)
 		}
 }
 
-/* Stops X's builder or lock waiter, if any (outputs removed, log kept). */
+/* Gives back X's slot in the pool, if it holds one. */
+static void pool_end(struct engine *e, struct ent *x, bool built)
+{
+	if (!x->on_pool)
+		return;
+	x->on_pool = false;
+	sched_machine_end(offloader_pool(e->off), x->machine, 0, built);
+	e->unpark = true;
+}
+
+/* Stops X's builder or lock waiter, if any (outputs removed, log kept).
+ * A build carried by a worker goes on there (its outputs come back
+ * valid, or not at all); the engine no longer waits for it. */
 static void kill_job(struct engine *e, struct ent *x)
 {
+	if (x->state == J_PARKED || x->state == J_REMOTE) {
+		if (x->rj)
+			x->rj->x = NULL;
+		x->rj = NULL;
+		x->state = J_ENDED;
+		deactivate(e, x);
+		return;
+	}
 	if (x->state != J_WAITING && x->state != J_RUNNING)
 		return;
+	if (x->state == J_RUNNING)
+		pool_end(e, x, false);
 	builder_free(x->b);
 	x->b = NULL;
 	reap_waiter(x, true);
@@ -684,6 +774,135 @@ static void job_fail_start(struct engine *e, struct ent *x)
 	job_end(e, x, ENGINE_ST_FAILED, msg);
 }
 
+/* Splits requiredSystemFeatures into V (at most N - 1, NULL-terminated)
+ * inside BUF. */
+static void features_of(const struct drv *d, char *buf, size_t size, const char **v, size_t n)
+{
+	const char *s = drv_env_get(d, "requiredSystemFeatures");
+	size_t k = 0;
+	char *p, *save = NULL;
+
+	snprintf(buf, size, "%s", s ? s : "");
+	for (p = strtok_r(buf, " \t\n", &save); p && k + 1 < n; p = strtok_r(NULL, " \t\n", &save))
+		v[k++] = p;
+	v[k] = NULL;
+}
+
+/* X's input closure with NAR sizes, computed once: what a machine that
+ * lacks it must be sent (sched_pick weighs it; a machine known to hold
+ * it costs nothing).  Left empty on any error: a hint only. */
+static void inputs_of(struct engine *e, struct ent *x)
+{
+	struct db_list roots = DB_LIST_INIT;
+	struct db *db = store_db(e->s);
+	int r = 0;
+
+	if (x->in_done)
+		return;
+	x->in_done = true;
+	for (size_t i = 0; r == 0 && i < x->d.ninputs; i++) {
+		const struct drv_input *di = &x->d.inputs[i];
+		struct ent *y = find(e, di->path);
+
+		for (size_t k = 0; y && r == 0 && k < di->noutputs; k++)
+			for (size_t j = 0; r == 0 && j < y->d.noutputs; j++)
+				if (!strcmp(y->d.outputs[j].name, di->outputs[k]))
+					r = db_list_push(&roots, y->d.outputs[j].path);
+	}
+	for (size_t i = 0; r == 0 && i < x->d.nsrcs; i++)
+		r = db_list_push(&roots, x->d.srcs[i]);
+	if (r == 0 && roots.n &&
+	    db_query_closure(db, (const char *const *)roots.v, roots.n, &x->incl) == 0 &&
+	    (x->in = calloc(x->incl.n ? x->incl.n : 1, sizeof(*x->in)))) {
+		for (size_t k = 0; k < x->incl.n; k++) {
+			struct path_info pi = PATH_INFO_INIT;
+
+			x->in[x->nin].path = x->incl.v[k];
+			if (db_query_info(db, x->incl.v[k], &pi) == 0)
+				x->in[x->nin].nar_size = pi.nar_size;
+			path_info_release(&pi);
+			x->nin++;
+		}
+	}
+	db_list_release(&roots);
+}
+
+/* Where X runs (its locks held, its outputs not valid): 0 locally (a
+ * slot of the local machine taken), 1 when it was handed to a worker or
+ * parked (its locks released), or a negative code (no machine can ever
+ * build it: the message is the table). */
+static int pick(struct engine *e, struct ent *x)
+{
+	struct sched_pool *pool = offloader_pool(e->off);
+	struct sched_choice c = SCHED_CHOICE_INIT;
+	struct sched_request rq = {.system = x->d.system};
+	const char *fv[64], *pl = drv_env_get(&x->d, "preferLocalBuild");
+	char fbuf[1024];
+	uint64_t now = (uint64_t)builder_now_ms();
+	int r;
+
+	features_of(&x->d, fbuf, sizeof(fbuf), fv, 64);
+	inputs_of(e, x);
+	rq.inputs = x->in;
+	rq.ninputs = x->nin;
+	rq.features = fv;
+	rq.prefer_local = pl && (!strcmp(pl, "1") || !strcmp(pl, "true"));
+	if ((r = sched_pick(pool, &rq, now, &c)) != 0)
+		return r;
+	if (c.verdict == SCHED_PICK_NEVER) {
+		struct buf b = BUF_INIT(16384);
+
+		r = buf_printf(&b, "no machine can build '%s' (system %s, features:", x->path,
+			       x->d.system);
+		for (size_t i = 0; r == 0 && fv[i]; i++)
+			r = buf_printf(&b, " %s", fv[i]);
+		if (r == 0)
+			r = buf_puts(&b, fv[0] ? ")" : " none)");
+		for (size_t i = 0; r == 0 && i < c.nrows; i++)
+			r = buf_printf(&b, "\n  %s: %s", c.rows[i].name, c.rows[i].text);
+		if (r == 0 && buf_putc(&b, 0) == 0)
+			r = err_set(ERR_NOTFOUND, "%s", b.data);
+		buf_release(&b);
+		sched_choice_release(&c);
+		unlock_all(e, x);
+		return r;
+	}
+	if (c.verdict == SCHED_PICK_WAIT) {
+		sched_choice_release(&c);
+		unlock_all(e, x);
+		x->state = J_PARKED;
+		x->wake = c.wake;
+		return 1;
+	}
+	x->machine = c.machine;
+	sched_choice_release(&c);
+	sched_machine_start(pool, x->machine, 0);
+	x->on_pool = true;
+	if (x->machine == SCHED_LOCAL)
+		return 0;
+	/* The download takes the outputs' locks to register them. */
+	unlock_all(e, x);
+	{
+		struct offloader_job j = {x->bo.timeout, x->bo.max_silent, x->bo.cores};
+		struct rjob *rj = calloc(1, sizeof(*rj));
+
+		if (!rj || (r = offloader_start(e->off, x->machine, x->path, &j, rj)) != 0) {
+			if (!rj)
+				r = err_set(ERR_NOMEM, "out of memory");
+			free(rj);
+			pool_end(e, x, false);
+			return r;
+		}
+		rj->x = x;
+		rj->next = e->rjobs;
+		e->rjobs = rj;
+		x->rj = rj;
+	}
+	x->state = J_REMOTE;
+	ev(e, ENGINE_BUILDING, x, offloader_name(e->off, x->machine));
+	return 1;
+}
+
 /* The locks are held: build, unless someone else did meanwhile. */
 static void job_locked(struct engine *e, struct ent *x)
 {
@@ -716,7 +935,15 @@ static void job_locked(struct engine *e, struct ent *x)
 		job_fail_start(e, x);
 		return;
 	}
+	if (e->off) {
+		if ((r = pick(e, x)) != 0) {
+			if (r < 0)
+				job_fail_start(e, x);
+			return;
+		}
+	}
 	if ((r = builder_start(&x->b, e->s, x->path, &x->d, &x->bo)) != 0) {
+		pool_end(e, x, false);
 		job_fail_start(e, x);
 		return;
 	}
@@ -754,6 +981,9 @@ static int job_start(struct engine *e, struct ent *x)
 		}
 		qsort_r(x->order, x->d.noutputs, sizeof(*x->order), cmp_out, &x->d);
 	}
+	if (active_grow(e) != 0)
+		return ERR_NOMEM;
+	x->tries = 0;
 	if (!wanted(x)) {
 		/* Handed out, but every request that wants it has stopped. */
 		e->active[e->nactive++] = x;
@@ -975,10 +1205,131 @@ int engine_watch(struct engine *e, const struct pollfd **fds, size_t *n, int64_t
 	}
 	if (e->npending && (dl < 0 || e->pending_since + COMMIT_MS < dl))
 		dl = e->pending_since + COMMIT_MS;
+	if (e->off) {
+		/* One timer for the earliest moment a parked job may fit. */
+		for (size_t a = 0; a < e->nactive; a++) {
+			struct ent *x = e->active[a];
+
+			if (x->state == J_PARKED && x->wake != SCHED_NO_WAKE &&
+			    (dl < 0 || (int64_t)x->wake < dl))
+				dl = (int64_t)x->wake;
+		}
+		e->fds[nf] = (struct pollfd){.fd = offloader_fd(e->off), .events = POLLIN};
+		e->owner[nf++] = SIZE_MAX - 1;
+	}
 	e->nfds = nf;
 	*fds = e->fds;
 	*n = nf;
 	*deadline = dl;
+	return 0;
+}
+
+static void remote_log(void *ctx, void *tag, const void *p, size_t n)
+{
+	struct engine *e = ctx;
+	struct rjob *rj = tag;
+	struct log_tramp t = {e, rj->x};
+
+	if (rj->x)
+		log_tramp(&t, p, n);
+}
+
+static void remote_end(void *ctx, void *tag, size_t machine, int rc, const char *msg,
+		       const struct offload_result *res)
+{
+	struct engine *e = ctx;
+	struct rjob *rj = tag, **pp;
+	struct ent *x = rj->x;
+	struct sched_pool *pool = offloader_pool(e->off);
+	uint64_t now = (uint64_t)builder_now_ms();
+	unsigned max = e->o->max_tries ? e->o->max_tries : 3;
+	char m[2048];
+
+	for (pp = &e->rjobs; *pp; pp = &(*pp)->next)
+		if (*pp == rj) {
+			*pp = rj->next;
+			break;
+		}
+	free(rj);
+	if (x) {
+		x->rj = NULL;
+		pool_end(e, x, rc == 0);
+	} else {
+		sched_machine_end(pool, machine, 0, rc == 0);
+		e->unpark = true;
+	}
+	sched_machine_transfer(pool, machine, res->up_bytes,
+			       res->upload_ms > 0 ? (uint64_t)res->upload_ms : 0, res->down_bytes);
+	if (res->welcomed)
+		sched_machine_report(pool, machine, now, res->load, res->cores, res->free);
+	if (rc >= 0)
+		sched_machine_ok(pool, machine);
+	else
+		sched_machine_failed(pool, machine, now, msg);
+	if (!x)
+		return;
+	if (rc == 0) {
+		/* Its inputs were sent there, its outputs made there. */
+		for (size_t i = 0; i < x->nin; i++)
+			sched_machine_holds(pool, machine, x->in[i].path);
+		for (size_t i = 0; i < x->d.noutputs; i++)
+			sched_machine_holds(pool, machine, x->d.outputs[i].path);
+		e->res->built++;
+		ev(e, ENGINE_BUILT, x, NULL);
+		job_end(e, x, ENGINE_ST_BUILT, NULL);
+	} else if (rc == OFFLOAD_PERMANENT) {
+		e->res->failed++;
+		if (res->timed_out)
+			e->res->timed_out++;
+		ev(e, ENGINE_FAILED, x, msg);
+		job_end(e, x, res->timed_out ? ENGINE_ST_TIMED_OUT : ENGINE_ST_FAILED, msg);
+	} else if (++x->tries >= max) {
+		snprintf(m, sizeof(m), "gave up after %u tries: %s", x->tries, msg);
+		e->res->failed++;
+		ev(e, ENGINE_FAILED, x, m);
+		job_end(e, x, ENGINE_ST_FAILED, m);
+	} else {
+		/* Transient: nothing was registered; pick again at once. */
+		snprintf(m, sizeof(m), "yonder: building on %s failed (%s); trying again\n",
+			 offloader_name(e->off, machine) ? offloader_name(e->off, machine) : "?",
+			 msg);
+		remote_log(e, &(struct rjob){x, NULL}, m, strlen(m));
+		x->state = J_PARKED;
+		x->wake = now;
+	}
+}
+
+/* Parked jobs try again: all of them after a slot freed, else those
+ * whose wake-up time came. */
+static int unpark(struct engine *e, int64_t now)
+{
+	bool all = e->unpark;
+	struct ent **v;
+	size_t n = 0;
+
+	e->unpark = false;
+	if (!(v = malloc((e->nactive + 1) * sizeof(*v))))
+		return err_set(ERR_NOMEM, "out of memory");
+	for (size_t a = 0; a < e->nactive; a++) {
+		struct ent *x = e->active[a];
+
+		if (x->state == J_PARKED &&
+		    (all || (x->wake != SCHED_NO_WAKE && (int64_t)x->wake <= now)))
+			v[n++] = x;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ent *x = v[i];
+
+		if (x->state != J_PARKED)
+			continue;
+		if (!wanted(x)) {
+			cancel_job(e, x);
+			continue;
+		}
+		x->state = J_IDLE;
+		job_try(e, x);
+	}
+	free(v);
 	return 0;
 }
 
@@ -1031,6 +1382,7 @@ static int dispatch(struct engine *e, int pr)
 				 * anything else starts (without --keep-going
 				 * nothing would). */
 				x->state = J_ENDING;
+				pool_end(e, x, builder_exited_ok(x->b));
 				if (builder_exited_ok(x->b)) {
 					x->provisional = true;
 					sched_done(e->sch, (size_t)x->job, true);
@@ -1040,7 +1392,15 @@ static int dispatch(struct engine *e, int pr)
 		}
 	}
 	/* The descriptors were matched with the active list as it was. */
+	for (size_t i = 0; e->off && i < nf && pr > 0; i++)
+		if (e->owner[i] == SIZE_MAX - 1 && e->fds[i].revents) {
+			struct offloader_hooks h = {e, remote_log, remote_end};
+
+			offloader_drain(e->off, &h);
+		}
 	e->nfds = 0;
+	if (e->off && (r = unpark(e, now)) != 0)
+		return r;
 	/* Start what the freed slots and the provisional successes allow
 	 * before checking the ended ones. */
 	while (sched_next(e->sch, &id) == 1)
@@ -1109,8 +1469,7 @@ int engine_new(struct engine **out, struct store *s, const struct engine_opts *o
 {
 	/* Jobs whose builder exited give their slot back before they leave
 	 * the active list: at most twice max_jobs are active. */
-	size_t maxact = 2 * (size_t)(o->max_jobs ? o->max_jobs : 1),
-	       maxfds = 1 + maxact * BUILDER_NFDS;
+	size_t maxact = 2 * (size_t)(o->max_jobs ? o->max_jobs : 1), maxfds = fdcap(maxact);
 	struct engine *e;
 	int r;
 
@@ -1119,7 +1478,9 @@ int engine_new(struct engine **out, struct store *s, const struct engine_opts *o
 		return err_set(ERR_NOMEM, "out of memory");
 	e->s = s;
 	e->o = o;
+	e->off = o->off;
 	e->res = &e->cnt;
+	e->capactive = maxact;
 	if (!(e->fds = calloc(maxfds, sizeof(*e->fds))) ||
 	    !(e->owner = calloc(maxfds, sizeof(*e->owner))) ||
 	    !(e->ending = calloc(maxact, sizeof(*e->ending))) ||
@@ -1129,7 +1490,7 @@ int engine_new(struct engine **out, struct store *s, const struct engine_opts *o
 	}
 	/* The scheduler keeps going: a request that does not is stopped by
 	 * itself (stop_req), without stopping the others. */
-	if ((r = sched_new(&e->sch, o->max_jobs, true)) != 0) {
+	if ((r = sched_new(&e->sch, sched_slots(e), true)) != 0) {
 		engine_free(e);
 		return r;
 	}
@@ -1183,6 +1544,13 @@ void engine_free(struct engine *e)
 		drop_pending(e);
 	}
 	engine_clear(e);
+	while (e->rjobs) {
+		struct rjob *rj = e->rjobs;
+
+		/* Its worker still reports; the offloader drops the report. */
+		e->rjobs = rj->next;
+		free(rj);
+	}
 	free(e->ents);
 	free(e->jobs);
 	free(e->active);
@@ -1207,7 +1575,7 @@ static int engine_reset(struct engine *e)
 		return 0;
 	engine_clear(e);
 	e->broken = false;
-	return sched_new(&e->sch, e->o->max_jobs, true);
+	return sched_new(&e->sch, sched_slots(e), true);
 }
 
 int engine_want(struct engine *e, const char *const *drvs, size_t n, bool keep_going,
@@ -1299,6 +1667,11 @@ void engine_req_progress(const struct engine_req *rq, size_t *done, size_t *tota
 			(*waiting)++;
 		}
 	}
+}
+
+void engine_offload_changed(struct engine *e)
+{
+	e->unpark = true;
 }
 
 void engine_interrupt(struct engine *e)

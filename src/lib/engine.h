@@ -56,9 +56,17 @@ enum engine_status {
 	ENGINE_ST_CANCELLED = 5,
 };
 
+struct offloader;
+
 struct engine_opts {
-	unsigned max_jobs; /* builds at once, >= 1 */
-	bool keep_going;   /* engine_build only: see engine_want */
+	unsigned max_jobs; /* builds at once, >= 1 (with OFF: local builds, may be 0) */
+	/* NULL: every build is local.  Else the build machines (offloader.h):
+	 * sched_pick chooses where each build runs, and a build that fails
+	 * transiently on a machine is tried again up to MAX_TRIES times (0:
+	 * 3) on whatever machine fits then. */
+	struct offloader *off;
+	unsigned max_tries;
+	bool keep_going; /* engine_build only: see engine_want */
 	struct builder_opts b;
 	int cancel_fd; /* -1, or a descriptor that becomes readable to interrupt */
 	void *ctx;
@@ -141,6 +149,9 @@ int engine_turn(struct engine *e, int timeout_ms);
  * until the next call) and *DEADLINE (CLOCK_MONOTONIC milliseconds as
  * builder_now_ms, or -1). */
 int engine_watch(struct engine *e, const struct pollfd **fds, size_t *n, int64_t *deadline);
+/* The build machines changed (offloader_reload): builds waiting for a
+ * machine are placed again at the next engine_turn. */
+void engine_offload_changed(struct engine *e);
 /* Kills every running build and cancels everything pending. */
 void engine_interrupt(struct engine *e);
 /* True when nothing is running, waiting or pending. */

@@ -325,6 +325,10 @@ int offload_build(struct remote *rm, struct store *s, const char *drv_path,
 		goto out;
 	res->open_ms = now_ms() - t;
 	snprintf(res->host, sizeof(res->host), "%s", remote_welcome(c)->host);
+	res->welcomed = true;
+	res->cores = (unsigned)remote_welcome(c)->cores;
+	res->load = (double)remote_welcome(c)->load_milli / 1000.0;
+	res->free = remote_welcome(c)->free_bytes;
 	t = now_ms();
 	if ((r = query_missing(c, &need, &missing)) != 0)
 		goto out;

@@ -57,6 +57,11 @@ struct offload_result {
 	uint64_t down_bytes; /* archive bytes received */
 	int64_t open_ms, query_ms, upload_ms, build_ms, download_ms;
 	char host[256]; /* the machine's name from its WELCOME */
+	/* Its WELCOME's report (when WELCOMED): for sched_machine_report. */
+	bool welcomed;
+	unsigned cores;
+	double load;
+	uint64_t free;
 };
 
 int offload_build(struct remote *r, struct store *s, const char *drv_path,

@@ -33,6 +33,7 @@ static const struct {
     {PROTO_ADD_NAR, "add-nar"},
     {PROTO_QUERY_PATH_INFO, "query-path-info"},
     {PROTO_FOLLOW_LOG, "follow-log"},
+    {PROTO_STATUS, "status"},
     {PROTO_EV_BUILD_STARTED, "build-started"},
     {PROTO_EV_BUILD_FINISHED, "build-finished"},
     {PROTO_EV_LOG_LINE, "log-line"},

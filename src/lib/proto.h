@@ -60,6 +60,7 @@ enum proto_op {
 	PROTO_ADD_NAR = 0x0102,
 	PROTO_QUERY_PATH_INFO = 0x0103,
 	PROTO_FOLLOW_LOG = 0x0104,
+	PROTO_STATUS = 0x0105, /* the build machines' state (yonder offload status) */
 	/* daemon events, server → client, id = the request they belong to */
 	PROTO_EV_BUILD_STARTED = 0x0201,
 	PROTO_EV_BUILD_FINISHED = 0x0202,

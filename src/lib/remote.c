@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -239,6 +240,14 @@ const char *remote_host_key(const struct remote *r)
 bool remote_connected(const struct remote *r)
 {
 	return ssh_is_connected(r->s) != 0;
+}
+
+void remote_abort(struct remote *r)
+{
+	int fd = ssh_get_fd(r->s);
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 }
 
 /* Keeps the last 4 KiB of the command's standard error, for messages. */

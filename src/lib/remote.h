@@ -65,6 +65,10 @@ const char *remote_name(const struct remote *r);
 const char *remote_host_key(const struct remote *r);
 /* Whether the session is still connected (no I/O is done). */
 bool remote_connected(const struct remote *r);
+/* Shuts the session's socket down, so that whatever uses it in another
+ * thread fails at once (the only call allowed from another thread; the
+ * session is then freed by its owner as usual). */
+void remote_abort(struct remote *r);
 
 /* Opens a channel, runs the command and does the handshake.  STORE_DIR
  * is ours: a machine whose store directory differs is refused

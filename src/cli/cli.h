@@ -18,6 +18,9 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* Prints "yonder <cmd>: <message>" and "Try 'yonder <cmd> --help'.";
  * returns EXIT_USAGE. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses ARG, the value of option OPT, as a decimal number >= MIN (0 or
+ * 1) into *OUT; otherwise prints a usage error and returns EXIT_USAGE. */
+int cli_parse_uint(const char *cmd, const char *opt, const char *arg, unsigned min, unsigned *out);
 /* When argv has --help anywhere before "--", prints HELP to stdout and
  * returns 1 (the command then returns EXIT_OK); otherwise 0. */
 int cli_help(int argc, char **argv, const char *help);

@@ -357,21 +357,6 @@ out:
 	return r;
 }
 
-static int parse_uint(const char *cmd, const char *opt, const char *arg, unsigned min,
-		      unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > UINT_MAX || v < min)
-		return cli_usage(cmd, "%s: expected a number%s, got '%s'", opt,
-				 min ? " of at least 1" : "", arg);
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int print_outputs(struct store *s, const char *drv)
 {
 	struct drv d = DRV_INIT;
@@ -422,7 +407,7 @@ int cmd_build(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+j:kKQqv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			if (parse_uint(argv[0], "--max-jobs", optarg, 1, &eo.max_jobs) != 0)
+			if (cli_parse_uint(argv[0], "--max-jobs", optarg, 1, &eo.max_jobs) != 0)
 				return EXIT_USAGE;
 			break;
 		case 'k': eo.keep_going = true; break;
@@ -439,16 +424,16 @@ int cmd_build(int argc, char **argv)
 						 optarg);
 			break;
 		case O_TIMEOUT:
-			if (parse_uint(argv[0], "--timeout", optarg, 0, &eo.b.timeout) != 0)
+			if (cli_parse_uint(argv[0], "--timeout", optarg, 0, &eo.b.timeout) != 0)
 				return EXIT_USAGE;
 			break;
 		case O_SILENT:
-			if (parse_uint(argv[0], "--max-silent-time", optarg, 0, &eo.b.max_silent) !=
-			    0)
+			if (cli_parse_uint(argv[0], "--max-silent-time", optarg, 0,
+					   &eo.b.max_silent) != 0)
 				return EXIT_USAGE;
 			break;
 		case O_CORES:
-			if (parse_uint(argv[0], "--cores", optarg, 0, &eo.b.cores) != 0)
+			if (cli_parse_uint(argv[0], "--cores", optarg, 0, &eo.b.cores) != 0)
 				return EXIT_USAGE;
 			break;
 		case ':': return cli_usage(argv[0], "option '%s' needs a value", argv[optind - 1]);

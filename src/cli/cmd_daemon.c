@@ -52,21 +52,6 @@ static void on_log(void *ctx, const char *fmt, va_list ap)
 	fflush(stderr);
 }
 
-static int parse_uint(const char *cmd, const char *opt, const char *arg, unsigned min,
-		      unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > UINT_MAX || v < min)
-		return cli_usage(cmd, "%s: expected a number%s, got '%s'", opt,
-				 min ? " of at least 1" : "", arg);
-	*out = (unsigned)v;
-	return 0;
-}
-
 int cmd_daemon(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_CORES, O_SPEED, O_TRIES, O_MACHINES };
@@ -92,11 +77,11 @@ int cmd_daemon(int argc, char **argv)
 		switch (c) {
 		case O_SOCKET: o.socket = optarg; break;
 		case 'j':
-			if (parse_uint(argv[0], "--max-jobs", optarg, 0, &o.max_jobs) != 0)
+			if (cli_parse_uint(argv[0], "--max-jobs", optarg, 0, &o.max_jobs) != 0)
 				return EXIT_USAGE;
 			break;
 		case O_CORES:
-			if (parse_uint(argv[0], "--cores", optarg, 0, &o.cores) != 0)
+			if (cli_parse_uint(argv[0], "--cores", optarg, 0, &o.cores) != 0)
 				return EXIT_USAGE;
 			break;
 		case O_SPEED: {
@@ -111,7 +96,7 @@ int cmd_daemon(int argc, char **argv)
 			break;
 		}
 		case O_TRIES:
-			if (parse_uint(argv[0], "--max-tries", optarg, 1, &o.max_tries) != 0)
+			if (cli_parse_uint(argv[0], "--max-tries", optarg, 1, &o.max_tries) != 0)
 				return EXIT_USAGE;
 			break;
 		case O_MACHINES: o.machines = optarg; break;

@@ -1,4 +1,6 @@
 /* yonder — the command-line entry point: one table of commands. */
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -66,6 +68,20 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'yonder %s --help'.\n", cmd);
 	return EXIT_USAGE;
+}
+
+int cli_parse_uint(const char *cmd, const char *opt, const char *arg, unsigned min, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > UINT_MAX || v < min)
+		return cli_usage(cmd, "%s: expected a number%s, got '%s'", opt,
+				 min ? " of at least 1" : "", arg);
+	*out = (unsigned)v;
+	return 0;
 }
 
 int cli_help(int argc, char **argv, const char *help)

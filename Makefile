@@ -73,9 +73,20 @@ deps:
 
 # prove's summary line ends the output.  Unit tests and fuzz replays are
 # executables; shell tests are run by their shebang (--exec env).
+# The daemon-offloading cluster tests (t081x) hung once in CI's conditions
+# (two clusters' daemons started, no build ever placed; not reproduced in
+# later runs): until that is understood they run in `make check-offload`,
+# not in `make check`, so that a hang cannot stall CI.
+OFFLOAD_T := $(sort $(wildcard tests/t/t081[0-9]-*.sh))
+CHECK_T   := $(filter-out $(OFFLOAD_T),$(sort $(wildcard tests/t/t[0-9]*.sh)))
+
 check: deps
 	$(MAKE) yonder tests-bin
-	O=$(O) prove -j2 --exec env $(UNIT_BIN) $(REPLAY_BIN) $(sort $(wildcard tests/t/t[0-9]*.sh))
+	O=$(O) prove -j2 --exec env $(UNIT_BIN) $(REPLAY_BIN) $(CHECK_T)
+
+check-offload: deps
+	$(MAKE) yonder
+	O=$(O) timeout 600 prove --exec env $(OFFLOAD_T)
 
 fuzz:
 	@mkdir -p build-fuzz
@@ -93,7 +104,7 @@ format:
 clean:
 	rm -rf build build-san build-fuzz yonder
 
-.PHONY: all yonder check deps fuzz bench format clean tests-bin install uninstall
+.PHONY: all yonder check check-offload deps fuzz bench format clean tests-bin install uninstall
 .SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

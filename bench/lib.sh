@@ -1,6 +1,7 @@
 # bench/lib.sh — shared by the benchmark scripts.
 #
-#   best_of N CMD...        runs CMD N times, prints the best wall time (s)
+#   best_of N CMD...        runs CMD N times, prints the best wall time (s);
+#                           $BENCH_PRE, if set, runs untimed before each run
 #   row FIGURE YONDER REF TARGET_RATIO DIRECTION
 #                           appends a table row; DIRECTION "le" means the
 #                           target is ratio <= TARGET, "ge" ratio >= TARGET
@@ -19,6 +20,8 @@ best_of() { # n cmd...
 	_best=""
 	_i=0
 	while [ $_i -lt "$_n" ]; do
+		# BENCH_PRE (e.g. sync) runs before each timed run, untimed.
+		if [ -n "${BENCH_PRE:-}" ]; then $BENCH_PRE; fi
 		_t0=$(now)
 		"$@" >/dev/null 2>&1 || { echo "bench: command failed: $*" >&2; return 1; }
 		_t1=$(now)

@@ -5,7 +5,7 @@
  *   replay_fuzz_nar [FILE|DIR]...
  *
  * Directories are walked recursively, in byte order.  Without arguments,
- * replay_fuzz_X replays tests/fuzz/corpus/X and tests/data/bad-X (see
+ * replay_fuzz_X replays tests/fuzz/corpus/X, tests/data/X and tests/data/bad-X (see
  * replay_defaults) under the repository: $YONDER_TOP if set, else the
  * current directory if it holds tests/fuzz, else the directory four levels
  * above the executable (<top>/build/tests/fuzz/replay_fuzz_X).  Prints TAP: "ok N - FILE" per input
@@ -158,14 +158,15 @@ static void find_top(const char *argv0, char *top, size_t size)
 }
 
 /* The default inputs of target X (from the executable's name,
- * replay_fuzz_X): tests/fuzz/corpus/X and tests/data/bad-X, those that
- * exist; when neither does, the same for X cut at its last '_'
- * (replay_fuzz_nar_restore replays the NAR inputs). */
+ * replay_fuzz_X): tests/fuzz/corpus/X, the good examples in tests/data/X
+ * and the bad ones in tests/data/bad-X, those that exist; when neither does, the same for X cut at
+ * its last '_' (replay_fuzz_nar_restore replays the NAR inputs). */
 static void replay_defaults(const char *argv0)
 {
 	char top[PATH_MAX], x[256], path[PATH_MAX + 600];
 	const char *base = strrchr(argv0, '/');
-	static const char *const fmt[] = {"%s/tests/fuzz/corpus/%s", "%s/tests/data/bad-%s"};
+	static const char *const fmt[] = {"%s/tests/fuzz/corpus/%s", "%s/tests/data/%s",
+					  "%s/tests/data/bad-%s"};
 	struct stat st;
 	char *cut;
 

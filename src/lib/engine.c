@@ -868,10 +868,11 @@ static int pick(struct engine *e, struct ent *x)
 		return r;
 	}
 	if (c.verdict == SCHED_PICK_WAIT) {
+		/* The wake-up time first: releasing the choice resets it. */
+		x->wake = c.wake;
 		sched_choice_release(&c);
 		unlock_all(e, x);
 		x->state = J_PARKED;
-		x->wake = c.wake;
 		return 1;
 	}
 	x->machine = c.machine;

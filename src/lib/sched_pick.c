@@ -414,20 +414,20 @@ bool sched_why_may_fit(enum sched_why w)
 	return w == SCHED_WHY_FITS || w >= SCHED_WHY_DOWN;
 }
 
-static bool report_believed(const struct cand *c, uint64_t now)
+static bool report_believed(const struct cand *c, uint64_t now, uint64_t ttl)
 {
-	return c->have_report && now - c->report_at < SCHED_REPORT_TTL_MS && now >= c->report_at;
+	return c->have_report && now - c->report_at < ttl && now >= c->report_at;
 }
 
 static bool overloaded(const struct cand *c, uint64_t now)
 {
-	return c->m.overload_threshold > 0 && report_believed(c, now) &&
+	return c->m.overload_threshold > 0 && report_believed(c, now, SCHED_LOAD_TTL_MS) &&
 	       c->load / c->cores >= c->m.overload_threshold;
 }
 
 static bool short_of_space(const struct cand *c, uint64_t now)
 {
-	return report_believed(c, now) && c->free < SCHED_MIN_FREE;
+	return report_believed(c, now, SCHED_REPORT_TTL_MS) && c->free < SCHED_MIN_FREE;
 }
 
 /* The slots are the only thing that keeps C from a build: only a build
@@ -615,9 +615,10 @@ static void decide(const struct sched_pool *p, const struct sched_request *r, ui
 			continue; /* a build ending there will tell */
 		if (c->failures && now < c->down_until)
 			t = c->down_until;
-		if ((overloaded(c, now) || short_of_space(c, now)) &&
-		    c->report_at + SCHED_REPORT_TTL_MS > t)
+		if (short_of_space(c, now) && c->report_at + SCHED_REPORT_TTL_MS > t)
 			t = c->report_at + SCHED_REPORT_TTL_MS;
+		else if (overloaded(c, now) && c->report_at + SCHED_LOAD_TTL_MS > t)
+			t = c->report_at + SCHED_LOAD_TTL_MS;
 		if (t && t < ch->wake)
 			ch->wake = t;
 	}
@@ -708,7 +709,7 @@ void sched_machine_status(const struct sched_pool *p, size_t i, uint64_t now,
 	st->used = c->used;
 	st->queued = c->queued;
 	st->overload_threshold = c->m.overload_threshold;
-	st->reported = report_believed(c, now);
+	st->reported = report_believed(c, now, SCHED_REPORT_TTL_MS);
 	st->load = c->load;
 	st->cores = c->cores;
 	st->free = c->free;

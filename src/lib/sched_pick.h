@@ -52,12 +52,13 @@ struct machines;
 #define SCHED_BACKOFF_FIRST_MS  5000             /* the first down period */
 #define SCHED_BACKOFF_FACTOR    3                /* each further failure */
 #define SCHED_BACKOFF_MAX_MS    600000           /* the longest down period */
-#define SCHED_REPORT_TTL_MS     60000      /* a load / free-space report is believed this long */
-#define SCHED_MEASURE_MIN_BYTES (1u << 20) /* smaller uploads say little about bandwidth */
-#define SCHED_HELD_MAX          65536      /* store paths remembered per machine */
-#define SCHED_POOL_MAX          16384      /* machines ever loaded, local included */
-#define SCHED_REASON_MAX        256        /* bytes of a down reason kept, NUL included */
-#define SCHED_NO_WAKE           UINT64_MAX /* no timer: only an event can unblock */
+#define SCHED_REPORT_TTL_MS     60000            /* a free-space report is believed this long */
+#define SCHED_LOAD_TTL_MS       10000            /* a load report is believed this long */
+#define SCHED_MEASURE_MIN_BYTES (1u << 20)       /* smaller uploads say little about bandwidth */
+#define SCHED_HELD_MAX          65536            /* store paths remembered per machine */
+#define SCHED_POOL_MAX          16384            /* machines ever loaded, local included */
+#define SCHED_REASON_MAX        256              /* bytes of a down reason kept, NUL included */
+#define SCHED_NO_WAKE           UINT64_MAX       /* no timer: only an event can unblock */
 
 #define SCHED_LOCAL 0 /* the index of the local machine */
 
@@ -110,9 +111,12 @@ void sched_machine_start(struct sched_pool *p, size_t i, double work);
 void sched_machine_end(struct sched_pool *p, size_t i, double work, bool built);
 
 /* The machine's handshake (or any later report) at NOW: LOAD (the load
- * average), CORES (0 counts as 1) and FREE bytes in its store.  Believed
- * for SCHED_REPORT_TTL_MS; an older report is ignored (the machine is then
- * given the benefit of the doubt: its next handshake reports again). */
+ * average), CORES (0 counts as 1) and FREE bytes in its store.  The free
+ * space is believed for SCHED_REPORT_TTL_MS, the load for the shorter
+ * SCHED_LOAD_TTL_MS (it changes faster, and an overloaded machine must
+ * not be shunned for a minute); an older report is ignored (the machine
+ * is then given the benefit of the doubt: its next handshake reports
+ * again). */
 void sched_machine_report(struct sched_pool *p, size_t i, uint64_t now, double load, unsigned cores,
 			  uint64_t free);
 

@@ -198,15 +198,15 @@ static void test_dynamic_rules(void)
 	is_str(text, "overloaded: load 0.80 per core, threshold 0.80", "load: the row says so");
 	sched_machine_report(p, 2, t0, 50.0, 1, 10 * GiB);
 	is_int(why(p, 2, &r, t0), SCHED_WHY_FITS, "load: threshold #f ignores any load");
-	is_int(why(p, 1, &r, t0 + SCHED_REPORT_TTL_MS - 1), SCHED_WHY_OVERLOADED,
+	is_int(why(p, 1, &r, t0 + SCHED_LOAD_TTL_MS - 1), SCHED_WHY_OVERLOADED,
 	       "load: a report is believed for a while");
-	is_int(why(p, 1, &r, t0 + SCHED_REPORT_TTL_MS), SCHED_WHY_FITS,
+	is_int(why(p, 1, &r, t0 + SCHED_LOAD_TTL_MS), SCHED_WHY_FITS,
 	       "load: then given the benefit of the doubt");
 	sched_machine_report(p, 1, t0, 3.2, 4, 10 * GiB);
 	sched_machine_report(p, 2, t0, 0, 1, 10 * GiB);
 	sched_machine_start(p, 2, 0);
 	is_int(sched_pick(p, &r, t0, &c), 0, "load: pick");
-	ok(c.verdict == SCHED_PICK_WAIT && c.wake == t0 + SCHED_REPORT_TTL_MS,
+	ok(c.verdict == SCHED_PICK_WAIT && c.wake == t0 + SCHED_LOAD_TTL_MS,
 	   "load: overloaded a and busy b: WAIT, woken when the load report expires");
 	sched_machine_end(p, 2, 0, false);
 

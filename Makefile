@@ -88,6 +88,13 @@ check-offload: deps
 	$(MAKE) yonder
 	O=$(O) timeout 600 prove --exec env $(OFFLOAD_T)
 
+# make demo: three build machines in namespaces on this host, the daemon
+# offloading examples/ to them, then all torn down (root; scripts/demo.sh).
+demo: deps
+	@$(MAKE) --no-print-directory yonder
+	@O=$(O) scripts/demo.sh
+.PHONY: demo
+
 fuzz:
 	@mkdir -p build-fuzz
 	for t in $(FUZZ_TGT); do \

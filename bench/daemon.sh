@@ -2,7 +2,9 @@
 # bench/daemon.sh — what the build daemon adds: 1,000 trivial derivations
 # built through `yonder daemon` versus in-process (`yonder build` without
 # a daemon), 10 clients at once (100 derivations each), and the daemon's
-# resident memory while 10,000 builds wait in its graph.  Each run starts
+# resident memory while 10,000 builds wait in its graph; a 256 MiB `store
+# add` through the daemon (ADD_NAR) and the daemon's peak memory then.
+# Each run starts
 # from a fresh store with the .drv files written beforehand (untimed);
 # --max-jobs 2; best of 3.
 . "$(dirname "$0")/lib.sh"
@@ -110,5 +112,27 @@ mib0=$(printf '%.1f' "$(echo "$rss0 / 1024" | bc -l)")
 met=$([ "$(echo "$mib < 50" | bc -l)" = 1 ] && echo yes || echo no)
 _rows="$_rows| daemon's resident memory with $NPEND builds pending (idle: $mib0 MiB) | $mib MiB | — | — | < 50 MiB | $met |
 "
+
+# ADD_NAR: `yonder store add` of a 256 MiB tree through the daemon (the
+# client hashes it, then streams its NAR; the daemon restores, hashes and
+# checks it on a thread, through a bounded queue) versus in-process; and
+# the daemon's peak resident memory meanwhile (the queue bounds it).
+mkdir -p "$W/big"
+head -c $((128 << 20)) /dev/urandom > "$W/big/a"
+head -c $((128 << 20)) /dev/urandom > "$W/big/b"
+add_big() { sync; "$YONDER" store add "$W/big"; }
+add_in=$(timed i add_big)
+add_d=$(timed d add_big)
+fresh
+daemon_up
+add_big >/dev/null
+hwm=$(awk '/^VmHWM/ {print $2}' /proc/$DPID/status)
+daemon_down
+row "store add of 256 MiB through the daemon (ADD_NAR) vs in-process" "$add_d" "$add_in" "in-process" - le
+hmib=$(printf '%.1f' "$(echo "$hwm / 1024" | bc -l)")
+met=$([ "$(echo "$hmib < 64" | bc -l)" = 1 ] && echo yes || echo no)
+_rows="$_rows| daemon's peak resident memory while it receives 256 MiB (ADD_NAR) | $hmib MiB | — | — | < 64 MiB | $met |
+"
+rm -rf "$W/big"
 
 emit_table daemon "The build daemon (bench/daemon.sh, --max-jobs 2, best of 3)"

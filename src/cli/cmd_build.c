@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "engine.h"
 #include "err.h"
+#include "ev.h"
 #include "progress.h"
 #include "recipe.h"
 #include "store.h"
@@ -169,6 +170,7 @@ static void on_daemon_event(void *ctx, const struct proto_event *ev)
 	case PROTO_EV_PROGRESS:
 		progress_counts(sh->p, ev->done, ev->total, ev->running, ev->waiting, ev->failed);
 		break;
+	case PROTO_EV_BUILD_KEPT: progress_kept(sh->p, ev->drv, ev->msg); break;
 	}
 }
 
@@ -180,46 +182,238 @@ static bool was_started(const struct show *sh, const char *drv)
 	return false;
 }
 
-/* Builds through the daemon at C; fills *RES as engine_build would. */
-static int build_via_daemon(struct client_conn *c, struct show *sh, char **drvs, size_t n,
-			    const struct engine_opts *eo, struct engine_result *res)
-{
-	struct proto_build q = {.timeout = eo->b.timeout,
-				.max_silent = eo->b.max_silent,
-				.cores = eo->b.cores,
-				.drvs = drvs,
-				.ndrvs = n};
-	struct proto_build_entry *v = NULL;
-	size_t nv = 0;
+/* ---- the run: one event loop (ev.h) for the builds, here or in the
+ * daemon, and for the status line's clock, redrawn every second ---- */
+
+struct run {
+	struct ev_loop *l;
+	struct show *sh;
+	struct ev_timer tick;
+	int r;
+	/* in-process: the engine's descriptors and deadline */
+	struct engine *e;
+	struct engine_req *rq;
+	struct ev_io *io;
+	size_t nio, capio;
+	struct ev_timer due;
+	/* through the daemon: its connection, and our signal pipe */
+	struct client_conn *c;
+	uint32_t id;
+	struct ev_io cio, sio;
 	bool cancelled;
+	struct proto_build_entry *v;
+	size_t nv;
+};
+
+static void on_tick(struct ev_loop *l, struct ev_timer *t)
+{
+	struct run *x = t->ctx;
+
+	ev_timer_start(l, t, progress_tick(x->sh->p), on_tick, x);
+}
+
+static void engine_pump(struct run *x);
+
+static void on_engine_io(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	engine_pump(w->ctx);
+}
+
+static void on_engine_due(struct ev_loop *l, struct ev_timer *t)
+{
+	engine_pump(t->ctx);
+}
+
+/* Watches what the engine waits for. */
+static int engine_sync(struct run *x)
+{
+	const struct pollfd *fds;
+	size_t n;
+	int64_t dl;
+	int r;
+
+	engine_watch(x->e, &fds, &n, &dl);
+	for (size_t i = 0; i < x->nio; i++)
+		ev_io_stop(x->l, &x->io[i]);
+	x->nio = 0;
+	if (n > x->capio) {
+		struct ev_io *v = realloc(x->io, n * sizeof(*v));
+
+		if (!v)
+			return err_set(ERR_NOMEM, "out of memory");
+		x->io = v;
+		x->capio = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memset(&x->io[i], 0, sizeof(x->io[i]));
+		if ((r = ev_io_start(x->l, &x->io[i], fds[i].fd, EV_READ, on_engine_io, x)) != 0)
+			return r;
+		x->nio++;
+	}
+	if (dl >= 0) {
+		int64_t now = builder_now_ms();
+
+		return ev_timer_start(x->l, &x->due, dl > now ? (uint64_t)(dl - now) : 0,
+				      on_engine_due, x);
+	}
+	ev_timer_stop(x->l, &x->due);
+	return 0;
+}
+
+static void engine_pump(struct run *x)
+{
+	size_t c[5];
+	int r = engine_turn(x->e, 0);
+
+	if (r == 0) {
+		engine_req_progress(x->rq, &c[0], &c[1], &c[2], &c[3], &c[4]);
+		progress_counts(x->sh->p, c[0], c[1], c[2], c[3], c[4]);
+		if ((engine_req_finished(x->rq) && engine_idle(x->e)) ||
+		    engine_counts(x->e)->interrupted) {
+			ev_stop(x->l, 0);
+			return;
+		}
+		if (engine_idle(x->e))
+			r = err_set(ERR_INTERNAL, "build engine: nothing runs, but not finished");
+		else
+			r = engine_sync(x);
+	}
+	if (r != 0) {
+		x->r = r;
+		ev_stop(x->l, 0);
+	}
+}
+
+static void on_conn(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct run *x = w->ctx;
+	bool done;
+	int r = client_build_step(x->c, x->id, on_daemon_event, x->sh, &done, &x->v, &x->nv);
+
+	if (r != 0 || done) {
+		x->r = r;
+		ev_stop(l, 0);
+	}
+}
+
+static void on_interrupt(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct run *x = w->ctx;
+	char buf[16];
+	int r;
+
+	while (read(w->fd, buf, sizeof(buf)) > 0)
+		;
+	if (x->cancelled)
+		return;
+	x->cancelled = true;
+	if ((r = client_cancel(x->c, x->id)) != 0) {
+		x->r = r;
+		ev_stop(l, 0);
+	}
+}
+
+/* The final counts of the summary, from the final statuses. */
+static void count_final(struct run *x, int st, struct engine_result *res, const char *drv,
+			size_t *n)
+{
+	if (st == ENGINE_ST_BUILT)
+		n[0]++;
+	else if (st == ENGINE_ST_VALID)
+		n[1]++;
+	else if (st != ENGINE_ST_CANCELLED && st >= 0)
+		n[2]++;
+	if (!x->c)
+		return;
+	switch (st) {
+	case ENGINE_ST_BUILT: res->built++; break;
+	case ENGINE_ST_VALID: break;
+	case ENGINE_ST_TIMED_OUT:
+		res->timed_out++;
+		res->failed++;
+		break;
+	case ENGINE_ST_FAILED:
+		if (was_started(x->sh, drv))
+			res->failed++;
+		else
+			res->not_started++;
+		break;
+	case ENGINE_ST_DEP_FAILED: res->dep_failed++; break;
+	default: res->cancelled++;
+	}
+}
+
+/* Builds DRVS through the daemon C, or here when C is NULL; fills *RES
+ * as engine_build does.  On a terminal the status line is redrawn every
+ * second. */
+static int run_builds(struct store *s, struct client_conn *c, struct show *sh, char **drvs,
+		      size_t n, const struct engine_opts *eo, bool tty, struct engine_result *res)
+{
+	struct run x = {.sh = sh, .c = c};
+	size_t counts[3] = {0, 0, 0};
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	if (eo->keep_going)
-		q.flags |= PROTO_BUILD_KEEP_GOING;
-	if ((r = client_build(c, &q, eo->cancel_fd, on_daemon_event, sh, &v, &nv, &cancelled)) != 0)
+	if ((r = ev_new(&x.l)) != 0)
 		return r;
-	res->interrupted = cancelled;
-	for (size_t i = 0; i < nv; i++) {
-		switch (v[i].status) {
-		case ENGINE_ST_BUILT: res->built++; break;
-		case ENGINE_ST_VALID: break;
-		case ENGINE_ST_TIMED_OUT:
-			res->timed_out++;
-			res->failed++;
-			break;
-		case ENGINE_ST_FAILED:
-			if (was_started(sh, v[i].drv))
-				res->failed++;
-			else
-				res->not_started++;
-			break;
-		case ENGINE_ST_DEP_FAILED: res->dep_failed++; break;
-		default: res->cancelled++;
+	if (tty && (r = ev_timer_start(x.l, &x.tick, 1000, on_tick, &x)) != 0)
+		goto out;
+	if (c) {
+		struct proto_build q = {.timeout = eo->b.timeout,
+					.max_silent = eo->b.max_silent,
+					.cores = eo->b.cores,
+					.drvs = drvs,
+					.ndrvs = n};
+
+		if (eo->keep_going)
+			q.flags |= PROTO_BUILD_KEEP_GOING;
+		if (eo->b.keep_failed)
+			q.flags |= PROTO_BUILD_KEEP_FAILED;
+		if ((r = client_build_begin(c, &q, &x.id)) != 0 ||
+		    (r = ev_io_start(x.l, &x.cio, client_fd(c), EV_READ, on_conn, &x)) != 0 ||
+		    (eo->cancel_fd >= 0 &&
+		     (r = ev_io_start(x.l, &x.sio, eo->cancel_fd, EV_READ, on_interrupt, &x)) != 0))
+			goto out;
+	} else {
+		if ((r = engine_new(&x.e, s, eo)) != 0 ||
+		    (r = engine_want(x.e, (const char *const *)drvs, n, eo->keep_going, NULL, NULL,
+				     &x.rq)) != 0 ||
+		    (r = ev_timer_start(x.l, &x.due, 0, on_engine_due, &x)) != 0)
+			goto out;
+	}
+	if ((r = ev_run(x.l)) < 0 || (r = x.r) != 0)
+		goto out;
+	if (c) {
+		res->interrupted = x.cancelled;
+		for (size_t i = 0; i < x.nv; i++)
+			count_final(&x, (int)x.v[i].status, res, x.v[i].drv, counts);
+	} else {
+		for (size_t i = 0, k = engine_req_count(x.rq); i < k; i++) {
+			const char *drv, *msg;
+			int st;
+
+			engine_req_entry(x.rq, i, &drv, &st, &msg);
+			count_final(&x, st, res, drv, counts);
 		}
 	}
-	proto_build_entries_free(v, nv);
-	return 0;
+	progress_final(sh->p, counts[0], counts[1], counts[2]);
+out:
+	if (x.e) {
+		engine_req_free(x.e, x.rq);
+		if (r == 0)
+			*res = *engine_counts(x.e);
+		engine_free(x.e);
+	}
+	for (size_t i = 0; i < x.nio; i++)
+		ev_io_stop(x.l, &x.io[i]);
+	free(x.io);
+	ev_io_stop(x.l, &x.cio);
+	ev_io_stop(x.l, &x.sio);
+	ev_timer_stop(x.l, &x.tick);
+	ev_timer_stop(x.l, &x.due);
+	ev_free(x.l);
+	proto_build_entries_free(x.v, x.nv);
+	return r;
 }
 
 /* ---- what to build --------------------------------------------------- */
@@ -262,8 +456,66 @@ static int load_pending(struct store *s, struct pending *p)
 	return 0;
 }
 
+/* Evaluates the recipe FILE and adds what its value needs: through the
+ * daemon when there is one (only what it does not have yet), else here.
+ * *V, *N: the value's .drv paths. */
+static int instantiate(struct store *s, struct client_conn *conn, const char *file, char ***v,
+		       size_t *n)
+{
+	struct recipe_result res = RECIPE_RESULT_INIT;
+	struct path_info *info = NULL;
+	const char **paths = NULL;
+	int r;
+
+	if (!conn)
+		return recipe_instantiate(s, file, v, n);
+	*v = NULL;
+	*n = 0;
+	if ((r = recipe_eval_file(&res, store_dir(s), file, NULL)) != 0)
+		goto out;
+	if (!(paths = calloc(res.nitems + 1, sizeof(*paths)))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < res.nitems; i++)
+		paths[i] = res.items[i].path;
+	if (res.nitems && (r = client_query(conn, paths, res.nitems, &info)) != 0)
+		goto out;
+	for (size_t i = 0; i < res.nitems && r == 0; i++) {
+		const struct recipe_item *it = &res.items[i];
+		char *p = NULL;
+
+		if (info[i].path)
+			continue; /* valid already */
+		if (it->kind == RECIPE_LOCAL)
+			r = client_add_path(conn, it->src, it->name, 0, &p);
+		else
+			r = client_add_text(conn, it->name, it->text, it->len,
+					    (const char *const *)it->refs, it->nrefs, &p);
+		if (r == 0 && strcmp(p, it->path) != 0)
+			r = err_set(ERR_MISMATCH,
+				    "local-file '%s' changed while the recipe was evaluated: it "
+				    "was '%s', it is now '%s'",
+				    it->src ? it->src : it->name, it->path, p);
+		free(p);
+	}
+	if (r == 0) {
+		*v = res.drvs;
+		*n = res.ndrvs;
+		res.drvs = NULL;
+		res.ndrvs = 0;
+	}
+out:
+	if (info)
+		proto_query_ok_free(info, res.nitems);
+	free(paths);
+	recipe_result_release(&res);
+	return r;
+}
+
 /* Adds P's derivation as `yonder drv add` does; *OUT gets its path. */
-static int add_pending(struct store *s, struct drv_hasher *h, struct pending *p, char **out)
+static int add_pending(struct store *s, struct client_conn *conn, struct drv_hasher *h,
+		       struct pending *p, char **out)
 {
 	struct buf b = BUF_INIT(2 * drv_default_limits.size_max), name = BUF_INIT(PATH_MAX);
 	const char **refs = calloc(p->d.ninputs + p->d.nsrcs + 1, sizeof(*refs));
@@ -288,7 +540,8 @@ static int add_pending(struct store *s, struct drv_hasher *h, struct pending *p,
 		refs[n++] = p->d.srcs[i];
 	if ((r = drv_check_outputs(h, &p->d)) == 0 && (r = drv_print(&p->d, &b)) == 0 &&
 	    (r = buf_printf(&name, "%s.drv", p->d.name)) == 0)
-		r = store_add_text(s, name.data, b.data, b.len, refs, n, out);
+		r = conn ? client_add_text(conn, name.data, b.data, b.len, refs, n, out)
+			 : store_add_text(s, name.data, b.data, b.len, refs, n, out);
 	if (r != 0)
 		err_prefix(r, "%s", p->file);
 	free(refs);
@@ -300,7 +553,8 @@ static int add_pending(struct store *s, struct drv_hasher *h, struct pending *p,
 /* Adds the .drv files of PENDING, each once its input derivations are
  * valid (so they may be given in any order), and puts their paths at
  * their slots of DRVS. */
-static int add_pendings(struct store *s, struct pending *pend, size_t np, size_t *slot, char **drvs)
+static int add_pendings(struct store *s, struct client_conn *conn, struct pending *pend, size_t np,
+			size_t *slot, char **drvs)
 {
 	struct drv_hasher *h = NULL;
 	size_t left = np;
@@ -327,7 +581,7 @@ static int add_pendings(struct store *s, struct pending *pend, size_t np, size_t
 			}
 			if (!ready)
 				continue;
-			if ((r = add_pending(s, h, &pend[i], &drvs[slot[i]])) != 0)
+			if ((r = add_pending(s, conn, h, &pend[i], &drvs[slot[i]])) != 0)
 				goto out;
 			pend[i].added = true;
 			left--;
@@ -393,7 +647,7 @@ int cmd_build(int argc, char **argv)
 	struct engine_result res;
 	struct show sh = {0};
 	struct client_conn *conn = NULL;
-	bool quiet = false, no_output = false, verbose = false, json = false;
+	bool quiet = false, no_output = false, verbose = false, json = false, tty;
 	struct store *s = NULL;
 	struct pending *pend = NULL;
 	size_t np = 0, *slot = NULL, ndrvs = 0, capdrvs;
@@ -444,28 +698,17 @@ int cmd_build(int argc, char **argv)
 		return cli_usage(argv[0], "nothing to build: give FILE.scm or DRV arguments");
 	if (store_open(&s) != 0)
 		return cli_fail(argv[0], NULL);
-	{
-		char *sock = NULL;
-		bool explicit_;
-		int cr = 0;
-
-		if (daemon_socket_path(&sock, &explicit_) != 0) {
-			cli_fail(argv[0], NULL);
-			goto out;
-		}
-		/* A socket left by a daemon that was killed: build here. */
-		if ((explicit_ || access(sock, F_OK) == 0) &&
-		    (cr = client_connect(&conn, sock)) != 0 && (explicit_ || cr != ERR_NOTFOUND)) {
-			free(sock);
-			cli_fail(argv[0], NULL);
-			goto out;
-		}
-		free(sock);
+	/* With a daemon, it writes the store (the .drv files, the sources)
+	 * and builds; we only read the store. */
+	if (client_connect_auto(&conn) != 0) {
+		cli_fail(argv[0], NULL);
+		goto out;
 	}
+	tty = !json && !quiet && isatty(2);
 	if (!(sh.p = progress_new(stderr,
-				  json                  ? PROGRESS_JSON
-				  : isatty(2) && !quiet ? PROGRESS_TTY
-							: PROGRESS_PLAIN,
+				  json  ? PROGRESS_JSON
+				  : tty ? PROGRESS_TTY
+					: PROGRESS_PLAIN,
 				  quiet || no_output, verbose))) {
 		cli_fail(argv[0], "out of memory");
 		goto out;
@@ -485,7 +728,7 @@ int cmd_build(int argc, char **argv)
 			char **v = NULL, **grown;
 			size_t n = 0;
 
-			if (recipe_instantiate(s, a, &v, &n) != 0) {
+			if (instantiate(s, conn, a, &v, &n) != 0) {
 				cli_fail(argv[0], NULL);
 				goto out;
 			}
@@ -523,7 +766,7 @@ int cmd_build(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (np && add_pendings(s, pend, np, slot, drvs) != 0) {
+	if (np && add_pendings(s, conn, pend, np, slot, drvs) != 0) {
 		cli_fail(argv[0], NULL);
 		goto out;
 	}
@@ -533,8 +776,7 @@ int cmd_build(int argc, char **argv)
 	eo.log = on_log;
 	eo.event = on_event;
 	eo.counts = on_counts;
-	if ((conn ? build_via_daemon(conn, &sh, drvs, ndrvs, &eo, &res)
-		  : engine_build(s, (const char *const *)drvs, ndrvs, &eo, &res)) != 0) {
+	if (run_builds(s, conn, &sh, drvs, ndrvs, &eo, tty, &res) != 0) {
 		progress_free(sh.p);
 		sh.p = NULL;
 		cli_fail(argv[0], NULL);
@@ -566,7 +808,7 @@ int cmd_build(int argc, char **argv)
 				  res.cancelled, res.cancelled == 1 ? " was" : "s were");
 	else
 		status = EXIT_OK;
-	if (status != EXIT_OK && !res.interrupted) {
+	if (status != EXIT_OK && !res.interrupted && !json) { /* JSON: see the summary */
 		size_t bad = res.failed + res.not_started;
 
 		fprintf(stderr, "yonder build: %zu build%s failed", bad, bad == 1 ? "" : "s");

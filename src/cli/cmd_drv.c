@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "client.h"
 #include "db.h"
 #include "drv.h"
 #include "err.h"
@@ -100,7 +101,8 @@ static int check_inputs(struct store *s, const struct drv *d)
 	return 0;
 }
 
-static int add_one(struct store *s, struct drv_hasher *h, const char *file, char **out)
+static int add_one(struct store *s, struct client_conn *conn, struct drv_hasher *h,
+		   const char *file, char **out)
 {
 	struct drv d = DRV_INIT;
 	struct buf b = BUF_INIT(2 * drv_default_limits.size_max);
@@ -127,8 +129,9 @@ static int add_one(struct store *s, struct drv_hasher *h, const char *file, char
 		refs[nrefs++] = d.srcs[i];
 	strcpy(name, d.name);
 	strcat(name, ".drv");
-	if ((r = store_add_text(s, name, b.data, b.len, (const char *const *)refs, nrefs, out)) !=
-	    0)
+	r = conn ? client_add_text(conn, name, b.data, b.len, (const char *const *)refs, nrefs, out)
+		 : store_add_text(s, name, b.data, b.len, (const char *const *)refs, nrefs, out);
+	if (r != 0)
 		goto out;
 	if (strcmp(*out, path) != 0) {
 		r = err_set(ERR_INTERNAL, "added as '%s', expected '%s'", *out, path);
@@ -149,6 +152,7 @@ out:
 int cmd_drv_add(int argc, char **argv)
 {
 	struct store *s = NULL;
+	struct client_conn *conn = NULL;
 	struct drv_hasher *h = NULL;
 	int status = EXIT_OK, first = 1;
 
@@ -162,14 +166,17 @@ int cmd_drv_add(int argc, char **argv)
 		return cli_usage(argv[0], "no FILE.drv given");
 	if (store_open(&s) != 0)
 		return cli_fail(argv[0], NULL);
-	if (drv_hasher_new(&h, store_dir(s), drv_load_file, (void *)store_dir(s)) != 0) {
+	/* With a daemon running, it writes the store; we only read it. */
+	if (client_connect_auto(&conn) != 0 ||
+	    drv_hasher_new(&h, store_dir(s), drv_load_file, (void *)store_dir(s)) != 0) {
+		client_free(conn);
 		store_free(s);
 		return cli_fail(argv[0], NULL);
 	}
 	for (int i = first; i < argc && status == EXIT_OK; i++) {
 		char *out;
 
-		if (add_one(s, h, argv[i], &out) != 0) {
+		if (add_one(s, conn, h, argv[i], &out) != 0) {
 			status = cli_fail(argv[0], NULL);
 			break;
 		}
@@ -177,6 +184,7 @@ int cmd_drv_add(int argc, char **argv)
 		free(out);
 	}
 	drv_hasher_free(h);
+	client_free(conn);
 	store_free(s);
 	return status;
 }

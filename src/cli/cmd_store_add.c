@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
 #include "err.h"
 #include "store.h"
 #include "storepath.h"
@@ -65,6 +66,7 @@ int cmd_store_add(int argc, char **argv)
 	};
 	const char *name = NULL, *dir;
 	struct store *store = NULL;
+	struct client_conn *conn = NULL;
 	unsigned flags = 0;
 	int dry_run = 0, c, status = EXIT_OK;
 
@@ -87,7 +89,9 @@ int cmd_store_add(int argc, char **argv)
 	if (dry_run) {
 		if (storedir_get(&dir) != 0)
 			return cli_fail(argv[0], NULL);
-	} else if (store_open(&store) != 0) {
+	} else if (client_connect_auto(&conn) != 0) {
+		return cli_fail(argv[0], NULL);
+	} else if (!conn && store_open(&store) != 0) {
 		return cli_fail(argv[0], NULL);
 	}
 	for (int i = optind; i < argc && status == EXIT_OK; i++) {
@@ -100,8 +104,12 @@ int cmd_store_add(int argc, char **argv)
 					  argv[i]);
 			break;
 		}
-		r = dry_run ? store_path_of(dir, argv[i], n, flags, &out)
-			    : store_add(store, argv[i], n, flags, &out);
+		if (dry_run)
+			r = store_path_of(dir, argv[i], n, flags, &out);
+		else if (conn) /* the daemon writes the store */
+			r = client_add_path(conn, argv[i], n, flags, &out);
+		else
+			r = store_add(store, argv[i], n, flags, &out);
 		if (r != 0)
 			status = cli_fail(argv[0], NULL);
 		else
@@ -109,6 +117,7 @@ int cmd_store_add(int argc, char **argv)
 		free(out);
 		free(freeme);
 	}
+	client_free(conn);
 	store_free(store);
 	return status;
 }

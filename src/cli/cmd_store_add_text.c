@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "client.h"
 #include "err.h"
 #include "hash.h"
 #include "store.h"
@@ -37,6 +38,7 @@ int cmd_store_add_text(int argc, char **argv)
 	};
 	struct buf in = BUF_INIT(ADD_TEXT_MAX);
 	struct store *store = NULL;
+	struct client_conn *conn = NULL;
 	const char **refs = NULL, *dir, *name;
 	size_t nrefs = 0;
 	char chunk[65536], *out = NULL;
@@ -104,7 +106,10 @@ int cmd_store_add_text(int argc, char **argv)
 		r = sha256_buf(in.data ? in.data : "", in.len, h);
 		if (r == 0)
 			r = storepath_text(dir, h, name, refs, nrefs, &out);
-	} else {
+	} else if ((r = client_connect_auto(&conn)) == 0 && conn) {
+		/* The daemon writes the store. */
+		r = client_add_text(conn, name, in.data ? in.data : "", in.len, refs, nrefs, &out);
+	} else if (r == 0) {
 		r = store_open(&store);
 		if (r == 0)
 			r = store_add_text(store, name, in.data ? in.data : "", in.len, refs, nrefs,
@@ -120,6 +125,7 @@ out:
 	free(out);
 	free(refs);
 	buf_release(&in);
+	client_free(conn);
 	store_free(store);
 	return status;
 }

@@ -1,16 +1,25 @@
 #include "client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "daemon.h"
+#include "db.h"
 #include "err.h"
+#include "hash.h"
 #include "io.h"
+#include "nar.h"
+#include "store.h"
+#include "storepath.h"
 
 struct client_conn {
 	int fd;
@@ -170,7 +179,7 @@ int client_build(struct client_conn *c, const struct proto_build *q, int cancel_
 			}
 			goto out;
 		}
-		if (f.op >= PROTO_EV_BUILD_STARTED && f.op <= PROTO_EV_PROGRESS) {
+		if (f.op >= PROTO_EV_BUILD_STARTED && f.op <= PROTO_EV_BUILD_KEPT) {
 			struct proto_event ev;
 
 			if ((r = proto_event_get(&ev, &f)) != 0) {
@@ -233,4 +242,513 @@ int client_status(struct client_conn *c, bool json, char **text)
 		(*text)[n] = 0;
 		return 0;
 	}
+}
+
+int client_connect_auto(struct client_conn **out)
+{
+	char *sock = NULL;
+	bool explicit_;
+	int r;
+
+	*out = NULL;
+	if ((r = daemon_socket_path(&sock, &explicit_)) != 0)
+		return r;
+	/* A socket left by a daemon that was killed: work in-process. */
+	if (explicit_ || access(sock, F_OK) == 0) {
+		const char *dir;
+
+		r = client_connect(out, sock);
+		if (r == ERR_NOTFOUND && !explicit_)
+			r = 0;
+		if (r == 0 && *out && (r = storedir_get(&dir)) == 0 &&
+		    strcmp(dir, (*out)->w.store_dir) != 0)
+			r = err_set(ERR_INVALID,
+				    "the daemon at '%s' serves the store %s, not %s "
+				    "($YONDER_STORE_DIR)",
+				    sock, (*out)->w.store_dir, dir);
+		if (r != 0) {
+			client_free(*out);
+			*out = NULL;
+		}
+	}
+	free(sock);
+	return r;
+}
+
+const char *client_store_dir(const struct client_conn *c)
+{
+	return c->w.store_dir;
+}
+
+/* The final frame of request ID: 0 for OK (its frame in *F when F is
+ * not NULL), the daemon's error for ERROR.  Other frames of ID are given
+ * to FN (may be NULL: dropped). */
+static int wait_final(struct client_conn *c, uint32_t id, struct proto_frame *f,
+		      void (*fn)(void *ctx, const struct proto_frame *f), void *ctx)
+{
+	struct proto_frame g;
+	int r;
+
+	for (;;) {
+		if ((r = recv_frame(c, &g)) != 0)
+			return r;
+		if (g.id != id && g.id != 0)
+			continue;
+		if (g.op == PROTO_ERROR) {
+			int code;
+			char *msg;
+
+			if ((r = proto_error_get(&g, &code, &msg)) == 0) {
+				r = err_set(code, "%s", msg);
+				free(msg);
+			}
+			return r;
+		}
+		if (g.op == PROTO_OK) {
+			if (f)
+				*f = g;
+			return 0;
+		}
+		if (fn)
+			fn(ctx, &g);
+	}
+}
+
+#define DATA_CHUNK (256u << 10)
+
+/* The sink that sends a NAR in DATA frames. */
+struct data_sink {
+	struct sink sink;
+	struct client_conn *c;
+	uint32_t id;
+	struct buf payload, frame;
+	int answer; /* 1: the daemon answered already; ANSWER_R is its code */
+	int answer_r;
+};
+
+/* Has the daemon answered already (an early ERROR, or OK for a path it
+ * has)?  Looks without waiting. */
+static int peek_answer(struct data_sink *ds)
+{
+	struct pollfd p = {.fd = ds->c->fd, .events = POLLIN};
+
+	if (ds->answer)
+		return 1;
+	if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	ds->answer = 1;
+	ds->answer_r = wait_final(ds->c, ds->id, NULL, NULL, NULL);
+	return 1;
+}
+
+static int data_flush(struct data_sink *ds, unsigned flags)
+{
+	int r;
+
+	if (peek_answer(ds))
+		return ds->answer_r ? ds->answer_r
+				    : err_set(ERR_EXISTS, "the daemon has the path already");
+	if ((r = proto_put_frame(&ds->frame, PROTO_DATA, flags, ds->id, ds->payload.data,
+				 ds->payload.len)) != 0 ||
+	    (r = send_buf(ds->c, &ds->frame)) != 0)
+		return r;
+	buf_reset(&ds->payload);
+	return 0;
+}
+
+static int data_write(struct sink *s, const void *p, size_t n)
+{
+	struct data_sink *ds = (struct data_sink *)s;
+	const char *q = p;
+	int r;
+
+	while (n) {
+		size_t k = DATA_CHUNK - ds->payload.len;
+
+		if (k > n)
+			k = n;
+		if ((r = buf_put(&ds->payload, q, k)) != 0)
+			return r;
+		q += k;
+		n -= k;
+		if (ds->payload.len == DATA_CHUNK && (r = data_flush(ds, 0)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int client_add_nar(struct client_conn *c, const struct proto_add_nar *q, client_nar_fn fn,
+		   void *ctx)
+{
+	struct data_sink ds = {.sink = {data_write}, .c = c, .id = c->next_id++};
+	int r;
+
+	buf_init(&ds.payload, DATA_CHUNK);
+	buf_init(&ds.frame, DATA_CHUNK + PROTO_HDR_LEN);
+	if ((r = proto_add_nar_put(&ds.frame, ds.id, q)) != 0 || (r = send_buf(c, &ds.frame)) != 0)
+		goto out;
+	r = fn(ctx, &ds.sink);
+	if (r == 0)
+		r = data_flush(&ds, PROTO_F_END);
+	if (ds.answer) {
+		/* The daemon ended the request early: its answer is the result. */
+		r = ds.answer_r;
+	} else if (r != 0 && r != ERR_IO) {
+		/* Our side failed (the file changed, …): the daemon drops what
+		 * it got. */
+		char msg[2048];
+		int r2;
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		if ((r2 = proto_put_frame(&ds.frame, PROTO_CANCEL, 0, ds.id, NULL, 0)) != 0 ||
+		    (r2 = send_buf(c, &ds.frame)) != 0 ||
+		    ((r2 = wait_final(c, ds.id, NULL, NULL, NULL)) != 0 && r2 != ERR_INVALID)) {
+			r = r2;
+			goto out;
+		}
+		err_set(r, "%s", msg);
+	} else if (r == 0) {
+		r = wait_final(c, ds.id, NULL, NULL, NULL);
+	}
+out:
+	buf_release(&ds.payload);
+	buf_release(&ds.frame);
+	return r;
+}
+
+/* ---- adding files and texts ------------------------------------------ */
+
+struct walk_src {
+	const char *src;
+	bool flat;
+	int fd; /* flat: the file */
+	uint64_t size;
+};
+
+static int flat_nar(struct walk_src *w, struct sink *out, struct sha256 *content)
+{
+	struct nar_writer nw;
+	char chunk[65536];
+	uint64_t left = w->size;
+	int r;
+
+	if (lseek(w->fd, 0, SEEK_SET) != 0)
+		return err_sys(ERR_IO, "'%s'", w->src);
+	nar_writer_init(&nw, out);
+	if ((r = nw.v.file_begin(nw.v.ctx, false, w->size)) != 0)
+		return r;
+	while (left) {
+		ssize_t n = read(w->fd, chunk, left < sizeof(chunk) ? (size_t)left : sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(ERR_IO, "cannot read '%s'", w->src);
+		if (n == 0)
+			return err_set(ERR_MISMATCH, "'%s' shrank while it was added", w->src);
+		if (content)
+			sha256_update(content, chunk, (size_t)n);
+		if ((r = nw.v.file_data(nw.v.ctx, chunk, (size_t)n)) != 0)
+			return r;
+		left -= (uint64_t)n;
+	}
+	return nw.v.file_end(nw.v.ctx);
+}
+
+static int walk_nar(void *ctx, struct sink *out)
+{
+	struct walk_src *w = ctx;
+	struct nar_writer nw;
+
+	if (w->flat)
+		return flat_nar(w, out, NULL);
+	nar_writer_init(&nw, out);
+	return nar_walk(AT_FDCWD, w->src, &nw.v);
+}
+
+static int put_ca(char **out, const char *prefix, const uint8_t h[SHA256_LEN])
+{
+	size_t n = strlen(prefix);
+
+	if (!(*out = malloc(n + SHA256_NIX32_LEN + 1)))
+		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(*out, prefix, n);
+	hash_to_nix32(h, SHA256_LEN, *out + n);
+	(*out)[n + SHA256_NIX32_LEN] = '\0';
+	return 0;
+}
+
+int client_add_path(struct client_conn *c, const char *src, const char *name, unsigned flags,
+		    char **out)
+{
+	struct walk_src w = {.src = src, .flat = (flags & STORE_ADD_FLAT) != 0, .fd = -1};
+	struct proto_add_nar q = {0};
+	uint8_t nh[SHA256_LEN], fh[SHA256_LEN];
+	int r;
+
+	*out = NULL;
+	if ((r = storepath_check_name(name, strlen(name))) != 0)
+		return err_prefix(r, "cannot add '%s'", src);
+	if (w.flat) {
+		struct hash_sink hs;
+		struct sha256 content;
+		struct stat st;
+
+		if ((w.fd = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+			return err_sys(errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot open '%s'",
+				       src);
+		if (fstat(w.fd, &st) != 0) {
+			r = err_sys(ERR_IO, "cannot stat '%s'", src);
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			r = err_set(ERR_INVALID,
+				    "'%s' is not a regular file (--flat adds one file)", src);
+			goto out;
+		}
+		w.size = (uint64_t)st.st_size;
+		if ((r = hash_sink_init(&hs)) != 0)
+			goto out;
+		if ((r = sha256_init(&content)) != 0) {
+			hash_sink_release(&hs);
+			goto out;
+		}
+		r = flat_nar(&w, &hs.sink, &content);
+		if (r != 0) {
+			hash_sink_release(&hs);
+			sha256_release(&content);
+			goto out;
+		}
+		hash_sink_finish(&hs, nh);
+		q.nar_size = hs.size;
+		sha256_final(&content, fh);
+		if ((r = storepath_fixed(c->w.store_dir, false, fh, name, &q.path)) != 0 ||
+		    (r = put_ca(&q.ca, "fixed:sha256:", fh)) != 0)
+			goto out;
+	} else {
+		if ((r = nar_hash_path(AT_FDCWD, src, nh, &q.nar_size)) != 0 ||
+		    (r = storepath_source(c->w.store_dir, nh, name, NULL, 0, false, &q.path)) !=
+			0 ||
+		    (r = put_ca(&q.ca, "fixed:r:sha256:", nh)) != 0)
+			goto out;
+	}
+	if ((r = put_ca(&q.nar_hash, "sha256:", nh)) != 0)
+		goto out;
+	if ((r = client_add_nar(c, &q, walk_nar, &w)) != 0)
+		goto out;
+	*out = q.path;
+	q.path = NULL;
+out:
+	if (w.fd >= 0)
+		close(w.fd);
+	free(q.path);
+	free(q.ca);
+	free(q.nar_hash);
+	return r;
+}
+
+struct text_src {
+	const void *data;
+	size_t len;
+};
+
+static int text_nar(void *ctx, struct sink *out)
+{
+	struct text_src *t = ctx;
+	struct nar_writer nw;
+	int r;
+
+	nar_writer_init(&nw, out);
+	if ((r = nw.v.file_begin(nw.v.ctx, false, t->len)) != 0 ||
+	    (r = nw.v.file_data(nw.v.ctx, t->data, t->len)) != 0)
+		return r;
+	return nw.v.file_end(nw.v.ctx);
+}
+
+int client_add_text(struct client_conn *c, const char *name, const void *data, size_t len,
+		    const char *const *refs, size_t nrefs, char **out)
+{
+	struct text_src t = {data, len};
+	struct proto_add_nar q = {.refs = (char **)refs, .nrefs = nrefs};
+	struct hash_sink hs;
+	uint8_t h[SHA256_LEN], nh[SHA256_LEN];
+	int r;
+
+	*out = NULL;
+	if ((r = sha256_buf(data, len, h)) != 0 ||
+	    (r = storepath_text(c->w.store_dir, h, name, refs, nrefs, &q.path)) != 0)
+		return err_prefix(r, "cannot add text '%s'", name);
+	if ((r = hash_sink_init(&hs)) != 0)
+		goto out;
+	if ((r = text_nar(&t, &hs.sink)) != 0) {
+		hash_sink_release(&hs);
+		goto out;
+	}
+	hash_sink_finish(&hs, nh);
+	q.nar_size = hs.size;
+	if ((r = put_ca(&q.nar_hash, "sha256:", nh)) != 0 ||
+	    (r = put_ca(&q.ca, "text:sha256:", h)) != 0 ||
+	    (r = client_add_nar(c, &q, text_nar, &t)) != 0)
+		goto out;
+	*out = q.path;
+	q.path = NULL;
+out:
+	free(q.path);
+	free(q.ca);
+	free(q.nar_hash);
+	return r;
+}
+
+/* ---- QUERY_PATH_INFO and FOLLOW_LOG ----------------------------------- */
+
+int client_query(struct client_conn *c, const char *const *paths, size_t n, struct path_info **vp)
+{
+	struct buf b = BUF_INIT(PROTO_FRAME_MAX + PROTO_HDR_LEN);
+	struct path_info *all = calloc(n ? n : 1, sizeof(*all));
+	size_t done = 0;
+	int r = 0;
+
+	*vp = NULL;
+	if (!all)
+		return err_set(ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		path_info_init(&all[i]);
+	while (done < n && r == 0) {
+		size_t k = n - done > PROTO_QUERY_MAX ? PROTO_QUERY_MAX : n - done, got = 0;
+		uint32_t id = c->next_id++;
+		struct path_info *v = NULL;
+		struct proto_frame f;
+
+		if ((r = proto_query_put(&b, id, paths + done, k)) != 0 ||
+		    (r = send_buf(c, &b)) != 0 || (r = wait_final(c, id, &f, NULL, NULL)) != 0 ||
+		    (r = proto_query_ok_get(&f, &v, &got)) != 0)
+			break;
+		if (got != k) {
+			proto_query_ok_free(v, got);
+			r = err_set(ERR_FORMAT, "query path info: %zu answers to %zu paths", got,
+				    k);
+			break;
+		}
+		memcpy(all + done, v, k * sizeof(*v));
+		free(v);
+		done += k;
+	}
+	buf_release(&b);
+	if (r != 0) {
+		proto_query_ok_free(all, n);
+		return r;
+	}
+	*vp = all;
+	return 0;
+}
+
+int client_is_valid(struct client_conn *c, const char *path)
+{
+	struct path_info *v;
+	int r;
+
+	if ((r = client_query(c, &path, 1, &v)) != 0)
+		return r;
+	r = v[0].path != NULL;
+	proto_query_ok_free(v, 1);
+	return r;
+}
+
+struct follow_ctx {
+	int fd;
+	int r;
+};
+
+static void on_follow_frame(void *ctx, const struct proto_frame *f)
+{
+	struct follow_ctx *fc = ctx;
+	struct proto_event ev;
+
+	if (f->op != PROTO_EV_LOG_LINE || fc->r != 0)
+		return;
+	if ((fc->r = proto_event_get(&ev, f)) == 0)
+		fc->r = write_all(fc->fd, ev.line, ev.nline, "the output");
+	proto_event_release(&ev);
+}
+
+int client_follow_log(struct client_conn *c, const char *drv, bool replay, int fd, uint64_t *status)
+{
+	struct buf b = BUF_INIT(PROTO_PATH_MAX + 64);
+	struct follow_ctx fc = {fd, 0};
+	uint32_t id = c->next_id++;
+	struct proto_frame f;
+	int r;
+
+	if ((r = proto_follow_put(&b, id, drv, replay ? PROTO_FOLLOW_REPLAY : 0)) != 0 ||
+	    (r = send_buf(c, &b)) != 0)
+		goto out;
+	if ((r = wait_final(c, id, &f, on_follow_frame, &fc)) == 0)
+		r = fc.r != 0 ? fc.r : proto_ok_u64_get(&f, status);
+out:
+	buf_release(&b);
+	return r;
+}
+
+int client_build_begin(struct client_conn *c, const struct proto_build *q, uint32_t *id)
+{
+	struct buf b = BUF_INIT(PROTO_FRAME_MAX + PROTO_HDR_LEN);
+	int r;
+
+	*id = c->next_id++;
+	if ((r = proto_build_put(&b, *id, q)) == 0)
+		r = send_buf(c, &b);
+	buf_release(&b);
+	return r;
+}
+
+int client_fd(const struct client_conn *c)
+{
+	return c->fd;
+}
+
+int client_build_step(struct client_conn *c, uint32_t id, client_event_fn fn, void *ctx, bool *done,
+		      struct proto_build_entry **v, size_t *n)
+{
+	struct proto_frame f;
+	int r;
+
+	*done = false;
+	if ((r = recv_frame(c, &f)) != 0)
+		return r;
+	if (f.id != id && f.id != 0)
+		return 0;
+	if (f.op == PROTO_OK) {
+		*done = true;
+		return proto_build_ok_get(&f, v, n);
+	}
+	if (f.op == PROTO_ERROR) {
+		int code;
+		char *msg;
+
+		*done = true;
+		if ((r = proto_error_get(&f, &code, &msg)) == 0) {
+			r = err_set(code, "%s", msg);
+			free(msg);
+		}
+		return r;
+	}
+	if (f.op >= PROTO_EV_BUILD_STARTED && f.op <= PROTO_EV_BUILD_KEPT) {
+		struct proto_event ev;
+
+		if ((r = proto_event_get(&ev, &f)) == 0 && fn)
+			fn(ctx, &ev);
+		proto_event_release(&ev);
+	}
+	return r;
+}
+
+int client_cancel(struct client_conn *c, uint32_t id)
+{
+	struct buf b = BUF_INIT(64);
+	int r;
+
+	if ((r = proto_put_frame(&b, PROTO_CANCEL, 0, id, NULL, 0)) == 0)
+		r = send_buf(c, &b);
+	buf_release(&b);
+	return r;
 }

@@ -35,6 +35,61 @@ int client_build(struct client_conn *c, const struct proto_build *q, int cancel_
 		 client_event_fn fn, void *ctx, struct proto_build_entry **v, size_t *n,
 		 bool *cancelled);
 
+/* The daemon to use, if any: $YONDER_DAEMON_SOCKET when set (then it
+ * must answer), else the default socket when it exists and answers.  0
+ * with *OUT NULL when there is no daemon: the caller works in-process.
+ * *OUT is freed with client_free. */
+int client_connect_auto(struct client_conn **out);
+
+/* The store directory of the daemon (from its WELCOME). */
+const char *client_store_dir(const struct client_conn *c);
+
+/* Writes a NAR into OUT (a sink that sends it in DATA frames). */
+struct sink;
+typedef int (*client_nar_fn)(void *ctx, struct sink *out);
+
+/* ADD_NAR: sends Q, then the NAR that FN writes, and waits for the
+ * daemon's answer.  0 when it registered the path (or had it already);
+ * its error (code and message) when it refused it — as soon as it does,
+ * FN's sink fails and the rest is not sent; FN's own error after a
+ * CANCEL.  ERR_IO or ERR_TRUNCATED when the connection broke. */
+int client_add_nar(struct client_conn *c, const struct proto_add_nar *q, client_nar_fn fn,
+		   void *ctx);
+/* store_add through the daemon: the NAR of SRC is hashed here (to name
+ * the path), then sent and checked there.  *OUT is allocated. */
+int client_add_path(struct client_conn *c, const char *src, const char *name, unsigned flags,
+		    char **out);
+/* store_add_text through the daemon.  *OUT is allocated. */
+int client_add_text(struct client_conn *c, const char *name, const void *data, size_t len,
+		    const char *const *refs, size_t nrefs, char **out);
+
+/* QUERY_PATH_INFO for the N PATHS (any number: sent in batches).  *V
+ * gets N path_info (db.h), in order, an entry with path NULL for a path
+ * that is not valid; freed with proto_query_ok_free(*V, N). */
+struct path_info;
+int client_query(struct client_conn *c, const char *const *paths, size_t n, struct path_info **v);
+/* 1 when PATH is valid, 0 when not, or an error. */
+int client_is_valid(struct client_conn *c, const char *path);
+
+/* FOLLOW_LOG: writes DRV's log to FD as it comes (with REPLAY, what was
+ * logged so far first) until its build ends; *STATUS is how it ended
+ * (enum engine_status).  The daemon's ERR_NOTFOUND when it neither runs
+ * nor waits (nor, with REPLAY, has a saved log). */
+int client_follow_log(struct client_conn *c, const char *drv, bool replay, int fd,
+		      uint64_t *status);
+
+/* The same in steps, for a caller with its own event loop (a status line
+ * redrawn on a timer): client_build_begin sends Q (*ID is its request);
+ * whenever client_fd() is readable, client_build_step reads one frame,
+ * hands an event to FN and, at the final frame, sets *DONE and *V, *N
+ * as client_build does (or returns the daemon's error).  client_cancel
+ * sends CANCEL for ID (its final frame still comes). */
+int client_build_begin(struct client_conn *c, const struct proto_build *q, uint32_t *id);
+int client_fd(const struct client_conn *c);
+int client_build_step(struct client_conn *c, uint32_t id, client_event_fn fn, void *ctx, bool *done,
+		      struct proto_build_entry **v, size_t *n);
+int client_cancel(struct client_conn *c, uint32_t id);
+
 /* Sends STATUS (JSON or text) and puts the daemon's report, allocated and
  * NUL-terminated, in *TEXT. */
 int client_status(struct client_conn *c, bool json, char **text);

@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,7 +18,10 @@
 #include "engine.h"
 #include "err.h"
 #include "ev.h"
+#include "hash.h"
+#include "io.h"
 #include "machines.h"
+#include "nar.h"
 #include "offloader.h"
 #include "pki.h"
 #include "proto.h"
@@ -27,8 +32,56 @@
 #define MACHINE     "localhost"
 #define MAX_CLIENTS 1024
 #define OUT_MAX     (64u << 20) /* a client that reads nothing is dropped past this */
+#define MAX_ADDS    64          /* ADD_NAR requests being received at once */
+#define ADD_HIGH    (4u << 20)  /* queued NAR bytes past which a client is not read */
+#define ADD_LOW     (1u << 20)  /* …and below which it is read again */
+#define TAIL_MAX    65536       /* log bytes of a running build kept for FOLLOW_LOG */
 
 struct client;
+struct daemon;
+
+/* An ADD_NAR being received.  The NAR is parsed, restored and hashed by
+ * a thread of its own (nar_parse pulls its bytes; the loop must not
+ * block), fed through a bounded queue: the loop stops reading the client
+ * while the queue is over ADD_HIGH.  The thread has its own store handle
+ * (its own SQLite connection); path locks work across handles. */
+struct dadd {
+	struct daemon *d;
+	struct client *c;
+	uint32_t id;
+	struct proto_add_nar q;
+	bool have_hash;
+	uint8_t want_hash[SHA256_LEN];
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* Under MU: the queue data[off..len), and the states. */
+	unsigned char *data;
+	size_t len, off, cap;
+	bool end, abort, done, wake_wanted;
+	/* The thread's own, read by the loop once DONE. */
+	struct sha256 sha;
+	uint64_t got;
+	int r;
+	char *msg;
+	struct dadd *next;
+};
+
+/* A FOLLOW_LOG waiting for its build's end. */
+struct dfollow {
+	struct client *c;
+	uint32_t id;
+	char *drv;
+	struct dfollow *next;
+};
+
+/* A build that runs, as the engine's global hooks tell: for FOLLOW_LOG. */
+struct drun {
+	char *drv;
+	char *machine; /* NULL: here */
+	struct buf tail;
+	struct drun *next;
+};
 
 /* A BUILD request of a client. */
 struct dreq {
@@ -55,7 +108,9 @@ struct client {
 	struct proto_decoder dec;
 	struct buf out;
 	bool hello, closing;
+	bool paused; /* not read: an ADD_NAR's queue is full */
 	struct dreq *reqs;
+	struct dadd *adds;
 	struct client *next, *prev;
 };
 
@@ -76,6 +131,12 @@ struct daemon {
 	char *mfile;           /* the machines file */
 	struct client *clients;
 	size_t nclients;
+	int wake[2]; /* ADD_NAR threads wake the loop through this pipe */
+	struct ev_io wio;
+	size_t nadds;
+	struct dadd *orphans; /* adds whose client went away, still ending */
+	struct dfollow *follows;
+	struct drun *running;
 	unsigned next_num;
 	bool stopping;
 };
@@ -116,6 +177,7 @@ int daemon_socket_path(char **out, bool *explicit_)
 /* ---- output to clients ---------------------------------------------- */
 
 static void client_close(struct client *c);
+static void pump(struct daemon *d);
 
 static void client_flush(struct client *c)
 {
@@ -137,7 +199,7 @@ static void client_flush(struct client *c)
 	}
 	if (c->io.active)
 		ev_io_set(c->d->l, &c->io,
-			  (c->closing ? 0 : EV_READ) | (c->out.len ? EV_WRITE : 0));
+			  (c->closing || c->paused ? 0 : EV_READ) | (c->out.len ? EV_WRITE : 0));
 }
 
 /* A frame could not be queued (the client reads nothing, or no memory). */
@@ -189,6 +251,12 @@ static void on_rq_event(void *ctx, void *rq_ctx, enum engine_event k, const char
 	for (size_t i = 0; i < q->nstarted; i++)
 		if (!strcmp(q->started[i].drv, drv) && q->started[i].machine)
 			ev.machine = q->started[i].machine;
+	if (k == ENGINE_KEPT) {
+		ev.op = PROTO_EV_BUILD_KEPT;
+		if (proto_event_put(&c->out, q->id, &ev) != 0)
+			out_failed(c);
+		return;
+	}
 	if (k == ENGINE_BUILDING) {
 		/* MSG names the build machine it runs on (NULL: here). */
 		ev.msg = NULL;
@@ -388,6 +456,7 @@ static void handle_build(struct daemon *d, struct client *c, const struct proto_
 	for (size_t i = 0; i < q.ndrvs; i++)
 		if (!drv_in_store(d, c, f->id, q.drvs[i]))
 			goto out;
+	bo.keep_failed = (q.flags & PROTO_BUILD_KEEP_FAILED) != 0;
 	bo.timeout = (unsigned)q.timeout;
 	bo.max_silent = (unsigned)q.max_silent;
 	if (q.cores)
@@ -449,6 +518,818 @@ static void handle_status(struct daemon *d, struct client *c, const struct proto
 	buf_release(&b);
 }
 
+/* ---- following logs: the engine's global hooks ------------------------- */
+
+static struct drun *find_run(struct daemon *d, const char *drv)
+{
+	for (struct drun *x = d->running; x; x = x->next)
+		if (!strcmp(x->drv, drv))
+			return x;
+	return NULL;
+}
+
+static void drun_free(struct drun *x)
+{
+	free(x->drv);
+	free(x->machine);
+	buf_release(&x->tail);
+	free(x);
+}
+
+/* True when a request of any client waits for DRV (planned, not final). */
+static bool drv_wanted(struct daemon *d, const char *drv)
+{
+	for (struct client *c = d->clients; c; c = c->next)
+		for (struct dreq *q = c->reqs; q; q = q->next)
+			for (size_t i = 0, n = engine_req_count(q->rq); i < n; i++) {
+				const char *p, *msg;
+				int st;
+
+				engine_req_entry(q->rq, i, &p, &st, &msg);
+				if (st < 0 && !strcmp(p, drv))
+					return true;
+			}
+	return false;
+}
+
+static void follow_end(struct daemon *d, struct dfollow *fw, uint64_t status)
+{
+	struct dfollow **pp;
+
+	for (pp = &d->follows; *pp && *pp != fw; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = fw->next;
+	if (status != UINT64_MAX && !fw->c->closing &&
+	    proto_ok_u64_put(&fw->c->out, fw->id, status) != 0)
+		out_failed(fw->c);
+	free(fw->drv);
+	free(fw);
+}
+
+/* Sends the N bytes at P as LOG_LINE events of request ID, in pieces of
+ * at most PROTO_LINE_MAX. */
+static void send_log(struct client *c, uint32_t id, const char *drv, const char *machine,
+		     const void *p, size_t n)
+{
+	struct proto_event ev = {.op = PROTO_EV_LOG_LINE,
+				 .drv = (char *)drv,
+				 .machine = (char *)(machine ? machine : MACHINE)};
+	const char *s = p;
+
+	while (n && !c->closing) {
+		size_t k = n > PROTO_LINE_MAX ? PROTO_LINE_MAX : n;
+
+		ev.line = s;
+		ev.nline = k;
+		if (proto_event_put(&c->out, id, &ev) != 0)
+			out_failed(c);
+		s += k;
+		n -= k;
+	}
+}
+
+static void on_engine_event(void *ctx, enum engine_event k, const char *drv, const char *msg)
+{
+	struct daemon *d = ctx;
+	struct drun *x, **pp;
+	int st;
+
+	if (k == ENGINE_BUILDING) {
+		if (find_run(d, drv) || !(x = calloc(1, sizeof(*x))))
+			return;
+		buf_init(&x->tail, 2 * TAIL_MAX);
+		if (!(x->drv = strdup(drv)) || (msg && !(x->machine = strdup(msg)))) {
+			drun_free(x);
+			return;
+		}
+		x->next = d->running;
+		d->running = x;
+		return;
+	}
+	if ((st = status_of(k, msg)) < 0)
+		return;
+	for (pp = &d->running; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->drv, drv)) {
+			x = *pp;
+			*pp = x->next;
+			drun_free(x);
+			break;
+		}
+	for (struct dfollow *fw = d->follows, *next; fw; fw = next) {
+		next = fw->next;
+		if (!strcmp(fw->drv, drv))
+			follow_end(d, fw, (uint64_t)st);
+	}
+}
+
+static void on_engine_log(void *ctx, const char *drv, const void *p, size_t n)
+{
+	struct daemon *d = ctx;
+	struct drun *x = find_run(d, drv);
+
+	if (x) {
+		/* The last TAIL_MAX bytes, for a FOLLOW_LOG that asks to replay. */
+		if (n >= TAIL_MAX) {
+			buf_reset(&x->tail);
+			buf_put(&x->tail, (const char *)p + n - TAIL_MAX, TAIL_MAX);
+		} else {
+			if (x->tail.len + n > TAIL_MAX) {
+				size_t drop = x->tail.len + n - TAIL_MAX;
+
+				memmove(x->tail.data, x->tail.data + drop, x->tail.len - drop);
+				x->tail.len -= drop;
+			}
+			buf_put(&x->tail, p, n);
+		}
+	}
+	for (struct dfollow *fw = d->follows; fw; fw = fw->next)
+		if (!strcmp(fw->drv, drv))
+			send_log(fw->c, fw->id, drv, x ? x->machine : NULL, p, n);
+}
+
+/* Followers whose build will never start (its requests went away) end
+ * as cancelled. */
+static void follows_check(struct daemon *d)
+{
+	for (struct dfollow *fw = d->follows, *next; fw; fw = next) {
+		next = fw->next;
+		if (!find_run(d, fw->drv) && !drv_wanted(d, fw->drv))
+			follow_end(d, fw, ENGINE_ST_CANCELLED);
+	}
+}
+
+/* Replays the saved log of DRV to request ID; *STATUS: built when its
+ * outputs are valid, else failed. */
+static int replay_saved(struct daemon *d, struct client *c, uint32_t id, const char *drv,
+			uint64_t *status)
+{
+	struct drv dv = DRV_INIT;
+	char *file = NULL, chunk[PROTO_LINE_MAX];
+	int fd = -1, r, valid = 1;
+	ssize_t n;
+
+	if ((r = builder_log_file(store_state_path(d->s), drv, &file)) != 0)
+		goto out;
+	if ((fd = memfd_create("yonder-log", MFD_CLOEXEC)) < 0) {
+		r = err_sys(ERR_IO, "memfd_create");
+		goto out;
+	}
+	if ((r = builder_log_cat(file, fd)) != 0)
+		goto out;
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		r = err_sys(ERR_IO, "lseek");
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && !c->closing)
+		send_log(c, id, drv, NULL, chunk, (size_t)n);
+	if (n < 0) {
+		r = err_sys(ERR_IO, "reading the log of '%s'", drv);
+		goto out;
+	}
+	if (drv_parse_file(&dv, drv, store_dir(d->s)) == 0)
+		for (size_t i = 0; i < dv.noutputs && valid == 1; i++)
+			valid = db_is_valid(store_db(d->s), dv.outputs[i].path);
+	else
+		valid = 0;
+	*status = valid == 1 ? ENGINE_ST_BUILT : ENGINE_ST_FAILED;
+out:
+	if (fd >= 0)
+		close(fd);
+	drv_release(&dv);
+	free(file);
+	return r;
+}
+
+static void handle_follow(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	struct dfollow *fw = NULL;
+	struct drun *x;
+	char *drv = NULL;
+	uint64_t flags = 0, st = 0;
+	int r;
+
+	if ((r = proto_follow_get(f, &drv, &flags)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		goto out;
+	}
+	if (!drv_in_store(d, c, f->id, drv))
+		goto out;
+	x = find_run(d, drv);
+	if (x || drv_wanted(d, drv)) {
+		if (!(fw = calloc(1, sizeof(*fw)))) {
+			send_error(c, f->id, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (x && (flags & PROTO_FOLLOW_REPLAY))
+			send_log(c, f->id, drv, x->machine, x->tail.data, x->tail.len);
+		fw->c = c;
+		fw->id = f->id;
+		fw->drv = drv;
+		drv = NULL;
+		fw->next = d->follows;
+		d->follows = fw;
+		goto out;
+	}
+	if (!(flags & PROTO_FOLLOW_REPLAY)) {
+		char msg[PROTO_PATH_MAX + 128];
+
+		snprintf(msg, sizeof(msg), "no build of '%s' is running or waiting", drv);
+		send_error(c, f->id, ERR_NOTFOUND, msg);
+		goto out;
+	}
+	if ((r = replay_saved(d, c, f->id, drv, &st)) != 0) {
+		char msg[PROTO_PATH_MAX + 128];
+
+		if (r == ERR_NOTFOUND)
+			snprintf(msg, sizeof(msg),
+				 "no build of '%s' is running or waiting, and it has no saved log",
+				 drv);
+		send_error(c, f->id, r, r == ERR_NOTFOUND ? msg : err_msg());
+		goto out;
+	}
+	if (proto_ok_u64_put(&c->out, f->id, st) != 0)
+		out_failed(c);
+out:
+	free(drv);
+}
+
+/* ---- QUERY_PATH_INFO --------------------------------------------------- */
+
+static bool path_in_store(struct daemon *d, struct client *c, uint32_t id, const char *p)
+{
+	char msg[PROTO_PATH_MAX + 256];
+
+	if (storepath_check(store_dir(d->s), p) == 0)
+		return true;
+	snprintf(msg, sizeof(msg), "path '%s' is not in the store %s", p, store_dir(d->s));
+	send_error(c, id, ERR_INVALID, msg);
+	return false;
+}
+
+static void handle_query(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	char **paths = NULL;
+	size_t n = 0, start;
+	int r;
+
+	if ((r = proto_query_get(f, &paths, &n)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!path_in_store(d, c, f->id, paths[i]))
+			goto out;
+	if ((r = proto_query_ok_begin(&c->out, f->id, n, &start)) != 0) {
+		out_failed(c);
+		goto out;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct path_info pi = PATH_INFO_INIT;
+
+		r = db_query_info(store_db(d->s), paths[i], &pi);
+		if (r == 0 || r == ERR_NOTFOUND)
+			r = proto_query_ok_entry(&c->out, r == 0 ? &pi : NULL);
+		path_info_release(&pi);
+	}
+	if (r == 0)
+		r = proto_query_ok_end(&c->out, start);
+	if (r != 0) {
+		c->out.len = start;
+		send_error(c, f->id, r,
+			   r == ERR_TOOBIG ? "query path info: the answer does not fit one frame; "
+					     "ask for fewer paths at once"
+					   : err_msg());
+	}
+out:
+	if (paths)
+		proto_strv_free(paths, n);
+}
+
+/* ---- ADD_NAR ------------------------------------------------------------ */
+
+static void add_wake(struct dadd *a)
+{
+	char x = 1;
+
+	/* The pipe being full means a wake-up is pending already. */
+	if (write(a->d->wake[1], &x, 1) < 0) {
+	}
+}
+
+static int add_pull(void *ctx, void *dst, size_t n, size_t *got)
+{
+	struct dadd *a = ctx;
+	bool wake = false;
+	size_t k;
+
+	*got = 0;
+	pthread_mutex_lock(&a->mu);
+	while (a->off == a->len && !a->end && !a->abort)
+		pthread_cond_wait(&a->cv, &a->mu);
+	if (a->abort) {
+		pthread_mutex_unlock(&a->mu);
+		return err_set(ERR_TRUNCATED, "the client went away before the end of the NAR");
+	}
+	k = a->len - a->off;
+	if (k > n)
+		k = n;
+	memcpy(dst, a->data + a->off, k);
+	a->off += k;
+	if (a->off == a->len)
+		a->off = a->len = 0;
+	if (a->wake_wanted && a->len - a->off <= ADD_LOW) {
+		a->wake_wanted = false;
+		wake = true;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (wake)
+		add_wake(a);
+	a->got += k;
+	if (a->q.nar_size && a->got > a->q.nar_size)
+		return err_set(ERR_TOOBIG, "more NAR data than the declared %llu bytes",
+			       (unsigned long long)a->q.nar_size);
+	sha256_update(&a->sha, dst, k);
+	*got = k;
+	return 0;
+}
+
+/* A content address that the path and the NAR must agree with:
+ * "text:sha256:H" (a regular file whose bytes hash to H, at the text path
+ * for H and the references), "fixed:r:sha256:H" (H is the NAR's hash, the
+ * path is the recursive fixed-output path, no references but itself) or
+ * "fixed:sha256:H" (a regular file, non-executable, whose bytes hash to H). */
+struct ca_check {
+	int kind; /* 0: none, 1: text, 2: fixed recursive, 3: fixed flat */
+	uint8_t h[SHA256_LEN];
+	struct sha256 file; /* of the root file's bytes (kinds 1 and 3) */
+	bool root_file, exec, started;
+	struct nar_visitor v;
+	const struct nar_visitor *inner;
+	struct nar_tee tee;
+};
+
+static int cc_file_begin(void *ctx, bool executable, uint64_t size)
+{
+	struct ca_check *k = ctx;
+
+	if (!k->started)
+		k->root_file = true, k->exec = executable;
+	k->started = true;
+	return 0;
+}
+
+static int cc_file_data(void *ctx, const void *p, size_t n)
+{
+	struct ca_check *k = ctx;
+
+	if (k->root_file)
+		sha256_update(&k->file, p, n);
+	return 0;
+}
+
+static int cc_nothing(void *ctx)
+{
+	struct ca_check *k = ctx;
+
+	k->started = true;
+	return 0;
+}
+
+static int cc_symlink(void *ctx, const char *t, size_t n)
+{
+	return cc_nothing(ctx);
+}
+
+static int cc_entry(void *ctx, const char *name, size_t n)
+{
+	return 0;
+}
+
+static int ca_parse(struct ca_check *k, const char *ca)
+{
+	static const struct {
+		const char *prefix;
+		int kind;
+	} kinds[] = {{"text:sha256:", 1}, {"fixed:r:sha256:", 2}, {"fixed:sha256:", 3}};
+
+	k->kind = 0;
+	if (!*ca)
+		return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t n = strlen(kinds[i].prefix);
+
+		if (!strncmp(ca, kinds[i].prefix, n) && strlen(ca + n) == SHA256_NIX32_LEN &&
+		    hash_from_nix32(ca + n, SHA256_NIX32_LEN, k->h, SHA256_LEN) == 0) {
+			k->kind = kinds[i].kind;
+			return 0;
+		}
+	}
+	return err_set(ERR_FORMAT,
+		       "content address '%s': expected text:sha256:…, fixed:r:sha256:… or "
+		       "fixed:sha256:… with a nix32 hash",
+		       ca);
+}
+
+/* Checks the path against the content address, once the NAR is in. */
+static int ca_verify(struct ca_check *k, const struct dadd *a, const char *store,
+		     const uint8_t nar_hash[SHA256_LEN])
+{
+	uint8_t fh[SHA256_LEN];
+	char *want = NULL;
+	int r = 0;
+
+	if (k->kind == 0)
+		return 0;
+	sha256_final(&k->file, fh);
+	if ((k->kind == 1 || k->kind == 3) && (!k->root_file || k->exec))
+		return err_set(ERR_MISMATCH,
+			       "content address '%s': the NAR is not one non-executable file",
+			       a->q.ca);
+	if ((k->kind == 1 || k->kind == 3) && memcmp(fh, k->h, SHA256_LEN))
+		return err_set(ERR_MISMATCH,
+			       "content address '%s': the file's contents have another hash",
+			       a->q.ca);
+	if (k->kind == 2 && memcmp(nar_hash, k->h, SHA256_LEN))
+		return err_set(ERR_MISMATCH, "content address '%s': the NAR has another hash",
+			       a->q.ca);
+	{
+		const char *name;
+		const char *base = strrchr(a->q.path, '/') + 1;
+
+		name = base + PATH_HASH_NIX32_LEN + 1;
+		if (k->kind == 1) {
+			r = storepath_text(store, k->h, name, (const char *const *)a->q.refs,
+					   a->q.nrefs, &want);
+		} else {
+			for (size_t i = 0; i < a->q.nrefs; i++)
+				if (strcmp(a->q.refs[i], a->q.path))
+					return err_set(ERR_MISMATCH,
+						       "content address '%s': a fixed-output item "
+						       "refers to nothing but itself, not to '%s'",
+						       a->q.ca, a->q.refs[i]);
+			r = storepath_fixed(store, k->kind == 2, k->h, name, &want);
+		}
+	}
+	if (r == 0 && strcmp(want, a->q.path))
+		r = err_set(ERR_MISMATCH, "content address '%s' gives the path '%s', not this one",
+			    a->q.ca, want);
+	free(want);
+	return r;
+}
+
+static int add_run(struct dadd *a)
+{
+	struct daemon *d = a->d;
+	struct store *s = NULL;
+	struct store_stage *st = NULL;
+	struct store_restorer *rs = NULL;
+	const struct nar_visitor *v;
+	struct path_info pi = PATH_INFO_INIT;
+	struct ca_check k = {0};
+	struct reader nr;
+	bool nr_open = false;
+	uint8_t got[SHA256_LEN];
+	const char *tmp;
+	int r;
+
+	if ((r = ca_parse(&k, a->q.ca)) != 0 || (r = sha256_init(&a->sha)) != 0 ||
+	    (r = sha256_init(&k.file)) != 0)
+		goto out;
+	if ((r = store_open_at(&s, store_dir(d->s), store_state_path(d->s))) != 0 ||
+	    (r = store_stage_new(s, &st)) != 0 || (r = store_stage_tmp(st, &tmp)) != 0 ||
+	    (r = store_restorer_new(s, tmp, &rs, &v)) != 0 ||
+	    (r = reader_init_pull(&nr, add_pull, a, 1 << 16, "the NAR")) != 0)
+		goto out;
+	nr_open = true;
+	k.v = (struct nar_visitor){.ctx = &k,
+				   .file_begin = cc_file_begin,
+				   .file_data = cc_file_data,
+				   .file_end = cc_nothing,
+				   .symlink = cc_symlink,
+				   .dir_begin = cc_nothing,
+				   .entry_begin = cc_entry,
+				   .entry_end = cc_nothing,
+				   .dir_end = cc_nothing};
+	nar_tee_init(&k.tee, v, &k.v);
+	if ((r = nar_parse(&nr, &k.tee.v)) != 0)
+		goto out;
+	if ((r = reader_at_eof(&nr)) == 0)
+		r = err_set(ERR_FORMAT, "trailing bytes after the NAR, at byte %llu",
+			    (unsigned long long)nr.offset);
+	else if (r == 1)
+		r = 0;
+	if (r != 0)
+		goto out;
+	store_restorer_free(rs);
+	rs = NULL;
+	sha256_final(&a->sha, got);
+	if (a->q.nar_size && a->got != a->q.nar_size) {
+		r = err_set(ERR_MISMATCH, "NAR size mismatch: declared %llu bytes, got %llu",
+			    (unsigned long long)a->q.nar_size, (unsigned long long)a->got);
+		goto out;
+	}
+	if (a->have_hash && memcmp(got, a->want_hash, SHA256_LEN)) {
+		char want[SHA256_NIX32_LEN + 1], have[SHA256_NIX32_LEN + 1];
+
+		hash_to_nix32(a->want_hash, SHA256_LEN, want);
+		hash_to_nix32(got, SHA256_LEN, have);
+		want[SHA256_NIX32_LEN] = have[SHA256_NIX32_LEN] = '\0';
+		r = err_set(ERR_MISMATCH, "NAR hash mismatch: declared sha256:%s, got sha256:%s",
+			    want, have);
+		goto out;
+	}
+	if ((r = ca_verify(&k, a, store_dir(d->s), got)) != 0)
+		goto out;
+	memcpy(pi.nar_hash, got, SHA256_LEN);
+	pi.nar_size = a->got;
+	if (!(pi.path = strdup(a->q.path)) ||
+	    (*a->q.deriver && !(pi.deriver = strdup(a->q.deriver))) ||
+	    (*a->q.ca && !(pi.ca = strdup(a->q.ca)))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < a->q.nrefs && r == 0; i++)
+		r = db_list_push(&pi.refs, a->q.refs[i]);
+	for (size_t i = 0; i < a->q.nsigs && r == 0; i++)
+		r = db_list_push(&pi.sigs, a->q.sigs[i]);
+	if (r == 0)
+		r = store_stage_commit(st, &pi, 1);
+out:
+	sha256_release(&k.file);
+	sha256_release(&a->sha);
+	if (nr_open)
+		reader_release(&nr);
+	store_restorer_free(rs);
+	store_stage_free(st);
+	store_free(s);
+	path_info_release(&pi);
+	if (r != 0)
+		err_prefix(r, "add nar '%s'", a->q.path);
+	return r;
+}
+
+static void *add_main(void *arg)
+{
+	struct dadd *a = arg;
+	int r = add_run(a);
+	char *msg = r ? strdup(err_msg()) : NULL;
+
+	pthread_mutex_lock(&a->mu);
+	a->r = r;
+	a->msg = msg;
+	a->done = true;
+	pthread_mutex_unlock(&a->mu);
+	add_wake(a);
+	return NULL;
+}
+
+static struct dadd *find_add(struct client *c, uint32_t id)
+{
+	for (struct dadd *a = c->adds; a; a = a->next)
+		if (a->id == id)
+			return a;
+	return NULL;
+}
+
+/* Ends A: stops its thread (ABORT: whatever it got) and frees it. */
+/* Waits for A's thread (which has ended, or been told to) and frees A,
+ * which is on no list any more. */
+static void add_destroy(struct dadd *a)
+{
+	pthread_join(a->th, NULL);
+	a->d->nadds--;
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	proto_add_nar_release(&a->q);
+	free(a->data);
+	free(a->msg);
+	free(a);
+}
+
+/* Takes A off its client's list.  A done add is destroyed; one still
+ * running is told to stop (ABORT) and becomes an orphan, reaped by
+ * on_wake when its thread ends: it may be waiting for a path lock that
+ * a build of this loop holds, so the loop must not wait for it. */
+static void add_free(struct dadd *a, bool abort)
+{
+	struct dadd **pp;
+	bool done;
+
+	for (pp = &a->c->adds; *pp && *pp != a; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = a->next;
+	pthread_mutex_lock(&a->mu);
+	if (abort)
+		a->abort = true;
+	done = a->done;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	if (done) {
+		add_destroy(a);
+		return;
+	}
+	a->c = NULL;
+	a->next = a->d->orphans;
+	a->d->orphans = a;
+}
+
+static void add_data(struct client *c, struct dadd *a, const struct proto_frame *f)
+{
+	pthread_mutex_lock(&a->mu);
+	if (!a->end && !a->done) {
+		size_t need = a->len + f->len;
+
+		if (a->off && need > a->cap) {
+			memmove(a->data, a->data + a->off, a->len - a->off);
+			a->len -= a->off;
+			a->off = 0;
+			need = a->len + f->len;
+		}
+		if (need > a->cap) {
+			size_t cap = a->cap ? a->cap : 1 << 16;
+			unsigned char *p;
+
+			while (cap < need)
+				cap *= 2;
+			if (!(p = realloc(a->data, cap))) {
+				a->abort = true;
+				goto out;
+			}
+			a->data = p;
+			a->cap = cap;
+		}
+		if (f->len)
+			memcpy(a->data + a->len, f->payload, f->len);
+		a->len += f->len;
+		if (f->flags & PROTO_F_END)
+			a->end = true;
+		if (a->len - a->off > ADD_HIGH) {
+			a->wake_wanted = true;
+			c->paused = true;
+		}
+	}
+out:
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void handle_add(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	struct proto_add_nar q;
+	struct dadd *a = NULL;
+	char msg[2 * PROTO_PATH_MAX + 128];
+	int r;
+
+	if ((r = proto_add_nar_get(&q, f)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		goto out;
+	}
+	if (!path_in_store(d, c, f->id, q.path))
+		goto out;
+	for (size_t i = 0; i < q.nrefs; i++) {
+		if (!path_in_store(d, c, f->id, q.refs[i]))
+			goto out;
+		if (strcmp(q.refs[i], q.path) &&
+		    (r = db_is_valid(store_db(d->s), q.refs[i])) != 1) {
+			snprintf(msg, sizeof(msg), "add nar '%s': its reference '%s' is not valid",
+				 q.path, q.refs[i]);
+			send_error(c, f->id, r < 0 ? r : ERR_NOTFOUND, r < 0 ? err_msg() : msg);
+			goto out;
+		}
+	}
+	if (*q.deriver && !drv_in_store(d, c, f->id, q.deriver))
+		goto out;
+	if ((r = db_is_valid(store_db(d->s), q.path)) != 0) {
+		/* Valid already: its data is dropped as it arrives. */
+		if (r < 0)
+			send_error(c, f->id, r, err_msg());
+		else if (proto_put_frame(&c->out, PROTO_OK, 0, f->id, NULL, 0) != 0)
+			out_failed(c);
+		goto out;
+	}
+	if (d->nadds >= MAX_ADDS) {
+		snprintf(msg, sizeof(msg),
+			 "add nar: the daemon is receiving %d items already; try again later",
+			 MAX_ADDS);
+		send_error(c, f->id, ERR_TOOBIG, msg);
+		goto out;
+	}
+	if (!(a = calloc(1, sizeof(*a)))) {
+		send_error(c, f->id, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (*q.nar_hash) {
+		if (sha256_parse(q.nar_hash, a->want_hash) != 0) {
+			snprintf(msg, sizeof(msg), "add nar '%s': nar_hash: %s", q.path, err_msg());
+			send_error(c, f->id, ERR_FORMAT, msg);
+			goto out;
+		}
+		a->have_hash = true;
+	}
+	{
+		struct ca_check k;
+
+		if (ca_parse(&k, q.ca) != 0) {
+			snprintf(msg, sizeof(msg), "add nar '%s': %s", q.path, err_msg());
+			send_error(c, f->id, ERR_FORMAT, msg);
+			goto out;
+		}
+	}
+	a->d = d;
+	a->c = c;
+	a->id = f->id;
+	a->q = q;
+	memset(&q, 0, sizeof(q));
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	if ((r = pthread_create(&a->th, NULL, add_main, a)) != 0) {
+		errno = r;
+		err_sys(ERR_INTERNAL, "add nar: cannot start a thread");
+		send_error(c, f->id, ERR_INTERNAL, err_msg());
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+		proto_add_nar_release(&a->q);
+		goto out;
+	}
+	a->next = c->adds;
+	c->adds = a;
+	d->nadds++;
+	a = NULL;
+out:
+	free(a);
+	proto_add_nar_release(&q);
+}
+
+/* An ADD_NAR thread ended or drained its queue. */
+static void on_wake(struct ev_loop *l, struct ev_io *w, unsigned events)
+{
+	struct daemon *d = w->ctx;
+	char drain[256];
+
+	while (read(d->wake[0], drain, sizeof(drain)) > 0)
+		;
+	for (struct dadd **pp = &d->orphans; *pp;) {
+		struct dadd *a = *pp;
+		bool done;
+
+		pthread_mutex_lock(&a->mu);
+		done = a->done;
+		pthread_mutex_unlock(&a->mu);
+		if (done) {
+			*pp = a->next;
+			add_destroy(a);
+		} else {
+			pp = &a->next;
+		}
+	}
+	for (struct client *c = d->clients; c; c = c->next) {
+		bool full = false;
+
+		for (struct dadd *a = c->adds, *next; a; a = next) {
+			bool done;
+
+			next = a->next;
+			pthread_mutex_lock(&a->mu);
+			done = a->done;
+			if (!done && a->len - a->off > ADD_LOW)
+				full = true;
+			pthread_mutex_unlock(&a->mu);
+			if (!done)
+				continue;
+			if (a->r != 0)
+				send_error(c, a->id, a->r, a->msg ? a->msg : "add nar failed");
+			else if (proto_put_frame(&c->out, PROTO_OK, 0, a->id, NULL, 0) != 0)
+				out_failed(c);
+			add_free(a, false);
+		}
+		c->paused = full;
+	}
+	pump(d);
+}
+
+static struct dfollow *find_follow(struct daemon *d, struct client *c, uint32_t id)
+{
+	for (struct dfollow *fw = d->follows; fw; fw = fw->next)
+		if (fw->c == c && fw->id == id)
+			return fw;
+	return NULL;
+}
+
+/* Ends what the client asked that is not a build: its adds (their data
+ * stops here) and the logs it follows. */
+static void client_drop_others(struct client *c)
+{
+	while (c->adds)
+		add_free(c->adds, true);
+	for (struct dfollow *fw = c->d->follows, *next; fw; fw = next) {
+		next = fw->next;
+		if (fw->c == c)
+			follow_end(c->d, fw, UINT64_MAX);
+	}
+}
+
 static void handle_frame(struct daemon *d, struct client *c, const struct proto_frame *f)
 {
 	char msg[256];
@@ -489,13 +1370,28 @@ static void handle_frame(struct daemon *d, struct client *c, const struct proto_
 	if (f->op == PROTO_CANCEL) {
 		struct dreq *q = find_req(c, f->id);
 
+		struct dfollow *fw = find_follow(d, c, f->id);
+
 		if (q)
 			finish_req(d, q); /* what did not end is reported cancelled */
+		struct dadd *a = find_add(c, f->id);
+
+		if (fw)
+			follow_end(d, fw, ENGINE_ST_CANCELLED);
+		if (a) {
+			send_error(c, f->id, ERR_INVALID, "add nar: cancelled by the client");
+			add_free(a, true);
+		}
 		return;
 	}
-	if (f->op == PROTO_DATA)
-		return; /* for a request that already ended */
-	if (find_req(c, f->id)) {
+	if (f->op == PROTO_DATA) {
+		struct dadd *a = find_add(c, f->id);
+
+		if (a)
+			add_data(c, a, f);
+		return; /* else for a request that already ended */
+	}
+	if (find_req(c, f->id) || find_add(c, f->id) || find_follow(d, c, f->id)) {
 		snprintf(msg, sizeof(msg), "request id %u is already open", f->id);
 		send_error(c, f->id, ERR_INVALID, msg);
 		return;
@@ -503,13 +1399,9 @@ static void handle_frame(struct daemon *d, struct client *c, const struct proto_
 	switch (f->op) {
 	case PROTO_BUILD: handle_build(d, c, f); break;
 	case PROTO_STATUS: handle_status(d, c, f); break;
-	case PROTO_ADD_NAR:
-	case PROTO_QUERY_PATH_INFO:
-	case PROTO_FOLLOW_LOG:
-		snprintf(msg, sizeof(msg), "%s: not implemented by this daemon yet",
-			 proto_op_name(f->op));
-		send_error(c, f->id, ERR_INVALID, msg);
-		break;
+	case PROTO_ADD_NAR: handle_add(d, c, f); break;
+	case PROTO_QUERY_PATH_INFO: handle_query(d, c, f); break;
+	case PROTO_FOLLOW_LOG: handle_follow(d, c, f); break;
 	default:
 		snprintf(msg, sizeof(msg), "%s (0x%04x) is not a request",
 			 proto_op_name(f->op) ? proto_op_name(f->op) : "?", f->op);
@@ -519,14 +1411,13 @@ static void handle_frame(struct daemon *d, struct client *c, const struct proto_
 
 /* ---- clients ---------------------------------------------------------- */
 
-static void pump(struct daemon *d);
-
 static void client_close(struct client *c)
 {
 	struct daemon *d = c->d;
 
 	while (c->reqs)
 		dreq_free(d, c->reqs);
+	client_drop_others(c);
 	ev_io_stop(d->l, &c->io);
 	if (close(c->fd) != 0)
 		dlog(d, "%s: close: %s", c->what, strerror(errno));
@@ -561,6 +1452,7 @@ static void on_client(struct ev_loop *l, struct ev_io *w, unsigned events)
 			 * told to it. */
 			while (c->reqs)
 				dreq_free(d, c->reqs);
+			client_drop_others(c);
 		} else {
 			const unsigned char *p = in;
 			size_t left = (size_t)n, used;
@@ -701,6 +1593,8 @@ static void pump(struct daemon *d)
 {
 	if (engine_turn(d->e, 0) != 0)
 		dlog(d, "build engine: %s", err_msg());
+	if (d->follows)
+		follows_check(d);
 	for (struct client *c = d->clients, *next; c; c = next) {
 		next = c->next;
 		for (struct dreq *q = c->reqs, *qn; q; q = qn) {
@@ -881,7 +1775,7 @@ static int listen_on(struct daemon *d, bool default_path)
 
 int daemon_run(struct store *s, const struct daemon_opts *o)
 {
-	struct daemon d = {.s = s, .o = o, .lfd = -1};
+	struct daemon d = {.s = s, .o = o, .lfd = -1, .wake = {-1, -1}};
 	bool explicit_ = o->socket != NULL;
 	int r;
 
@@ -893,6 +1787,8 @@ int daemon_run(struct store *s, const struct daemon_opts *o)
 	d.eo.ctx = &d;
 	d.eo.rq_event = on_rq_event;
 	d.eo.rq_log = on_rq_log;
+	d.eo.event = on_engine_event;
+	d.eo.log = on_engine_log;
 	if (o->socket) {
 		if (!(d.path = strdup(o->socket)))
 			return err_set(ERR_NOMEM, "out of memory");
@@ -900,6 +1796,12 @@ int daemon_run(struct store *s, const struct daemon_opts *o)
 		return r;
 	}
 	if ((r = ev_new(&d.l)) != 0)
+		goto out;
+	if (pipe2(d.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		r = err_sys(ERR_IO, "pipe");
+		goto out;
+	}
+	if ((r = ev_io_start(d.l, &d.wio, d.wake[0], EV_READ, on_wake, &d)) != 0)
 		goto out;
 	if ((r = ev_signal_start(d.l, &d.sterm, SIGTERM, on_stop, &d)) != 0 ||
 	    (r = ev_signal_start(d.l, &d.sint, SIGINT, on_stop, &d)) != 0 ||
@@ -930,6 +1832,25 @@ out:
 		ev_io_stop(d.l, &d.eio[i]);
 	free(d.eio);
 	engine_free(d.e);
+	/* The builds are gone, and with them the locks an orphan may wait for. */
+	while (d.orphans) {
+		struct dadd *a = d.orphans;
+
+		d.orphans = a->next;
+		add_destroy(a);
+	}
+	while (d.follows)
+		follow_end(&d, d.follows, UINT64_MAX);
+	while (d.running) {
+		struct drun *x = d.running;
+
+		d.running = x->next;
+		drun_free(x);
+	}
+	ev_io_stop(d.l, &d.wio);
+	for (int i = 0; i < 2; i++)
+		if (d.wake[i] >= 0)
+			close(d.wake[i]);
 	offloader_free(d.off);
 	free(d.mfile);
 	if (d.lfd >= 0) {

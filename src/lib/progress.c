@@ -336,6 +336,25 @@ void progress_counts(struct progress *p, uint64_t done, uint64_t total, uint64_t
 	fflush(p->out);
 }
 
+uint64_t progress_tick(struct progress *p)
+{
+	struct pline *l = p->current ? line_of(p, p->current, false) : NULL;
+	uint64_t ms = 1000;
+
+	if (p->mode == PROGRESS_TTY && p->status_shown)
+		draw_status(p);
+	if (l && l->since)
+		ms = 1000 - (now_ms() - l->since) % 1000;
+	return ms < 20 ? 20 : ms;
+}
+
+void progress_final(struct progress *p, size_t built, size_t valid, size_t failed)
+{
+	p->nbuilt = built;
+	p->nvalid = valid;
+	p->nfailed = failed;
+}
+
 void progress_summary(struct progress *p)
 {
 	double secs = (double)(now_ms() - p->t0) / 1000;

@@ -55,7 +55,17 @@ void progress_log(struct progress *p, const char *drv, const char *machine, cons
 		  size_t n);
 void progress_counts(struct progress *p, uint64_t done, uint64_t total, uint64_t running,
 		     uint64_t waiting, uint64_t failed);
-/* The final summary (PROGRESS_TTY, PROGRESS_JSON, or verbose). */
+/* Redraws the status line (PROGRESS_TTY; a no-op otherwise), so that
+ * the running build's time goes on while nothing else happens.  Returns
+ * the milliseconds until the seconds shown change (at most 1000): the
+ * caller's event loop calls it again then, from a timer. */
+uint64_t progress_tick(struct progress *p);
+/* The counts of the summary, from the final status of every derivation
+ * considered (the events do not tell of those that were valid before
+ * anything ran).  Without this call the summary counts the events. */
+void progress_final(struct progress *p, size_t built, size_t valid, size_t failed);
+/* The final summary (PROGRESS_TTY, PROGRESS_JSON, or verbose):
+ * "N built, N already valid, N failed, in 1.2s". */
 void progress_summary(struct progress *p);
 
 #endif

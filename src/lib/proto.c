@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "err.h"
+#include "hash.h"
 
 /* Decoder states; a negative state is the sticky error code. */
 enum {
@@ -38,6 +40,7 @@ static const struct {
     {PROTO_EV_BUILD_FINISHED, "build-finished"},
     {PROTO_EV_LOG_LINE, "log-line"},
     {PROTO_EV_PROGRESS, "progress"},
+    {PROTO_EV_BUILD_KEPT, "build-kept"},
 };
 
 const char *proto_op_name(unsigned op)
@@ -724,7 +727,7 @@ int proto_build_get(struct proto_build *q, const struct proto_frame *f)
 	    (r = proto_get_strv(&in, &q->drvs, &q->ndrvs, PROTO_LIST_MAX, PROTO_PATH_MAX)) != 0 ||
 	    (r = proto_get_end(&in)) != 0)
 		return err_prefix(r, "build");
-	if (q->flags & ~(uint64_t)PROTO_BUILD_KEEP_GOING)
+	if (q->flags & ~(uint64_t)(PROTO_BUILD_KEEP_GOING | PROTO_BUILD_KEEP_FAILED))
 		return err_set(ERR_FORMAT, "build: unknown flags 0x%llx",
 			       (unsigned long long)q->flags);
 	if (q->ndrvs == 0)
@@ -837,6 +840,11 @@ int proto_event_put(struct buf *b, uint32_t id, const struct proto_event *ev)
 		if ((r = proto_put_str(b, ev->drv)) == 0)
 			r = proto_put_str(b, ev->machine);
 		break;
+	case PROTO_EV_BUILD_KEPT:
+		if ((r = proto_put_str(b, ev->drv)) == 0 &&
+		    (r = proto_put_str(b, ev->machine)) == 0)
+			r = proto_put_str(b, ev->msg ? ev->msg : "");
+		break;
 	case PROTO_EV_BUILD_FINISHED:
 		nm = ev->msg ? strlen(ev->msg) : 0;
 		if ((r = proto_put_str(b, ev->drv)) == 0 &&
@@ -880,6 +888,11 @@ int proto_event_get(struct proto_event *ev, const struct proto_frame *f)
 	case PROTO_EV_BUILD_STARTED:
 		if ((r = proto_get_str(&in, &ev->drv, PROTO_PATH_MAX)) == 0)
 			r = proto_get_str(&in, &ev->machine, PROTO_NAME_MAX);
+		break;
+	case PROTO_EV_BUILD_KEPT:
+		if ((r = proto_get_str(&in, &ev->drv, PROTO_PATH_MAX)) == 0 &&
+		    (r = proto_get_str(&in, &ev->machine, PROTO_NAME_MAX)) == 0)
+			r = proto_get_str(&in, &ev->msg, PROTO_PATH_MAX);
 		break;
 	case PROTO_EV_BUILD_FINISHED:
 		if ((r = proto_get_str(&in, &ev->drv, PROTO_PATH_MAX)) == 0 &&
@@ -944,6 +957,244 @@ int proto_query_get(const struct proto_frame *f, char ***paths, size_t *n)
 		return err_prefix(r, "query path info");
 	if (*n == 0)
 		return err_set(ERR_INVALID, "query path info: no path given");
+	return 0;
+}
+
+int proto_query_ok_begin(struct buf *b, uint32_t id, uint64_t n, size_t *start)
+{
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_OK, 0, id, start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, n)) != 0)
+		frame_abort(b, *start);
+	return r;
+}
+
+int proto_query_ok_entry(struct buf *b, const struct path_info *pi)
+{
+	char h[8 + SHA256_NIX32_LEN];
+	int r;
+
+	if (!pi)
+		return proto_put_u64(b, 0);
+	memcpy(h, "sha256:", 7);
+	hash_to_nix32(pi->nar_hash, SHA256_LEN, h + 7);
+	h[7 + SHA256_NIX32_LEN] = '\0';
+	if ((r = proto_put_u64(b, 1)) != 0 || (r = proto_put_str(b, pi->path)) != 0 ||
+	    (r = proto_put_str(b, h)) != 0 || (r = proto_put_u64(b, pi->nar_size)) != 0 ||
+	    (r = proto_put_str(b, pi->deriver ? pi->deriver : "")) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)pi->refs.v, pi->refs.n)) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)pi->sigs.v, pi->sigs.n)) != 0 ||
+	    (r = proto_put_str(b, pi->ca ? pi->ca : "")) != 0 ||
+	    (r = proto_put_str(b, pi->built_by ? pi->built_by : "")) != 0)
+		return r;
+	return proto_put_u64(b, (uint64_t)pi->registration_time);
+}
+
+int proto_query_ok_end(struct buf *b, size_t start)
+{
+	return proto_frame_end(b, start);
+}
+
+/* A strv into a db_list (taking the strings). */
+static void strv_to_list(char **v, size_t n, struct db_list *l)
+{
+	l->v = v;
+	l->n = n;
+	l->cap = n;
+}
+
+/* An empty string becomes NULL ("unknown"). */
+static char *null_if_empty(char *s)
+{
+	if (s && !*s) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int proto_query_ok_get(const struct proto_frame *f, struct path_info **vp, size_t *np)
+{
+	struct proto_in in;
+	struct path_info *v = NULL;
+	uint64_t n = 0, valid, t;
+	size_t i = 0;
+	int r;
+
+	*vp = NULL;
+	*np = 0;
+	if ((r = expect_op(f, PROTO_OK)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, &n)) != 0)
+		goto fail;
+	/* Each entry takes at least 8 bytes. */
+	if (n > PROTO_QUERY_MAX || n > (in.len - in.off) / 8) {
+		r = err_set(ERR_FORMAT, "%llu entries declared at payload byte 0, at most %d fit",
+			    (unsigned long long)n, PROTO_QUERY_MAX);
+		goto fail;
+	}
+	if (n && !(v = calloc((size_t)n, sizeof(*v)))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		struct path_info *pi = &v[i];
+		char *h = NULL, **refs = NULL, **sigs = NULL;
+		size_t nrefs = 0, nsigs = 0;
+
+		path_info_init(pi);
+		if ((r = proto_get_u64(&in, &valid)) != 0)
+			goto fail;
+		if (!valid)
+			continue;
+		if ((r = proto_get_str(&in, &pi->path, PROTO_PATH_MAX)) != 0 ||
+		    (r = proto_get_str(&in, &h, 8 + SHA256_NIX32_LEN)) != 0)
+			goto fail;
+		r = sha256_parse(h, pi->nar_hash);
+		free(h);
+		if (r != 0 || (r = proto_get_u64(&in, &pi->nar_size)) != 0 ||
+		    (r = proto_get_str(&in, &pi->deriver, PROTO_PATH_MAX)) != 0)
+			goto fail;
+		pi->deriver = null_if_empty(pi->deriver);
+		if ((r = proto_get_strv(&in, &refs, &nrefs, PROTO_LIST_MAX, PROTO_PATH_MAX)) != 0)
+			goto fail;
+		strv_to_list(refs, nrefs, &pi->refs);
+		if ((r = proto_get_strv(&in, &sigs, &nsigs, PROTO_LIST_MAX, PROTO_SIG_MAX)) != 0)
+			goto fail;
+		strv_to_list(sigs, nsigs, &pi->sigs);
+		if ((r = proto_get_str(&in, &pi->ca, PROTO_PATH_MAX)) != 0 ||
+		    (r = proto_get_str(&in, &pi->built_by, PROTO_NAME_MAX)) != 0 ||
+		    (r = proto_get_u64(&in, &t)) != 0)
+			goto fail;
+		pi->ca = null_if_empty(pi->ca);
+		pi->built_by = null_if_empty(pi->built_by);
+		pi->registration_time = (int64_t)t;
+	}
+	if ((r = proto_get_end(&in)) != 0)
+		goto fail;
+	*vp = v;
+	*np = (size_t)n;
+	return 0;
+fail:
+	if (v)
+		proto_query_ok_free(v, i < n ? i + 1 : (size_t)n);
+	return err_prefix(r, "query path info: ok");
+}
+
+void proto_query_ok_free(struct path_info *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		path_info_release(&v[i]);
+	free(v);
+}
+
+int proto_add_nar_put(struct buf *b, uint32_t id, const struct proto_add_nar *q)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_ADD_NAR, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_str(b, q->path)) != 0 ||
+	    (r = proto_put_str(b, q->nar_hash ? q->nar_hash : "")) != 0 ||
+	    (r = proto_put_u64(b, q->nar_size)) != 0 ||
+	    (r = proto_put_str(b, q->deriver ? q->deriver : "")) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)q->refs, q->nrefs)) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)q->sigs, q->nsigs)) != 0 ||
+	    (r = proto_put_str(b, q->ca ? q->ca : "")) != 0 || (r = proto_frame_end(b, start)) != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_add_nar_get(struct proto_add_nar *q, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	if ((r = expect_op(f, PROTO_ADD_NAR)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_str(&in, &q->path, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_str(&in, &q->nar_hash, PROTO_NAME_MAX)) != 0 ||
+	    (r = proto_get_u64(&in, &q->nar_size)) != 0 ||
+	    (r = proto_get_str(&in, &q->deriver, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_strv(&in, &q->refs, &q->nrefs, PROTO_LIST_MAX, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_strv(&in, &q->sigs, &q->nsigs, PROTO_LIST_MAX, PROTO_SIG_MAX)) != 0 ||
+	    (r = proto_get_str(&in, &q->ca, PROTO_PATH_MAX)) != 0 || (r = proto_get_end(&in)) != 0)
+		return err_prefix(r, "add nar");
+	return 0;
+}
+
+void proto_add_nar_release(struct proto_add_nar *q)
+{
+	free(q->path);
+	free(q->nar_hash);
+	free(q->deriver);
+	free(q->ca);
+	if (q->refs)
+		proto_strv_free(q->refs, q->nrefs);
+	if (q->sigs)
+		proto_strv_free(q->sigs, q->nsigs);
+	memset(q, 0, sizeof(*q));
+}
+
+int proto_follow_put(struct buf *b, uint32_t id, const char *drv, uint64_t flags)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_FOLLOW_LOG, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_str(b, drv)) != 0 || (r = proto_put_u64(b, flags)) != 0 ||
+	    (r = proto_frame_end(b, start)) != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_follow_get(const struct proto_frame *f, char **drv, uint64_t *flags)
+{
+	struct proto_in in;
+	int r;
+
+	*drv = NULL;
+	if ((r = expect_op(f, PROTO_FOLLOW_LOG)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_str(&in, drv, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_u64(&in, flags)) != 0 || (r = proto_get_end(&in)) != 0)
+		return err_prefix(r, "follow log");
+	if (*flags & ~(uint64_t)PROTO_FOLLOW_REPLAY)
+		return err_set(ERR_FORMAT, "follow log: unknown flags 0x%llx",
+			       (unsigned long long)*flags);
+	return 0;
+}
+
+int proto_ok_u64_put(struct buf *b, uint32_t id, uint64_t v)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_OK, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_u64(b, v)) != 0 || (r = proto_frame_end(b, start)) != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_ok_u64_get(const struct proto_frame *f, uint64_t *v)
+{
+	struct proto_in in;
+	int r;
+
+	if ((r = expect_op(f, PROTO_OK)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_u64(&in, v)) != 0 || (r = proto_get_end(&in)) != 0)
+		return err_prefix(r, "ok");
 	return 0;
 }
 

@@ -66,6 +66,7 @@ enum proto_op {
 	PROTO_EV_BUILD_FINISHED = 0x0202,
 	PROTO_EV_LOG_LINE = 0x0203,
 	PROTO_EV_PROGRESS = 0x0204,
+	PROTO_EV_BUILD_KEPT = 0x0205, /* a failed build's directory was kept */
 };
 
 #define PROTO_F_END   0x0001u /* the last DATA frame of a stream */
@@ -242,7 +243,8 @@ int proto_error_get(const struct proto_frame *f, int *code, char **msg);
  * _put appends one; what _get allocates is freed by the _release, also
  * after an error. */
 
-#define PROTO_BUILD_KEEP_GOING 0x1u
+#define PROTO_BUILD_KEEP_GOING  0x1u
+#define PROTO_BUILD_KEEP_FAILED 0x2u /* keep the build directory of a failure */
 
 /* BUILD: u64 flags, u64 timeout, u64 max_silent, u64 cores, strv drvs
  * (1 to PROTO_LIST_MAX). */
@@ -275,7 +277,8 @@ void proto_build_entries_free(struct proto_build_entry *v, size_t n);
 
 /* The events: BUILD_STARTED (drv, machine), BUILD_FINISHED (drv,
  * machine, status, duration_ms, msg), LOG_LINE (drv, machine, line),
- * PROGRESS (done, total, running, waiting, failed). */
+ * PROGRESS (done, total, running, waiting, failed), BUILD_KEPT (drv,
+ * machine, msg: the build directory kept). */
 struct proto_event {
 	unsigned op;
 	char *drv, *machine, *msg;
@@ -291,6 +294,47 @@ void proto_event_release(struct proto_event *ev);
 /* QUERY_PATH_INFO: strv paths (1 to PROTO_QUERY_MAX). */
 int proto_query_put(struct buf *b, uint32_t id, const char *const *paths, size_t n);
 int proto_query_get(const struct proto_frame *f, char ***paths, size_t *n);
+
+/* QUERY_PATH_INFO's OK: u64 n, then per path u64 valid and, when valid,
+ * str path, str nar_hash ("sha256:<nix32>"), u64 nar_size, str deriver
+ * ("" when unknown), strv references, strv sigs, str ca, str built_by,
+ * u64 registration_time.  Written entry by entry (PI NULL: not valid);
+ * ERR_TOOBIG from the end when it does not fit one frame. */
+struct path_info;
+int proto_query_ok_begin(struct buf *b, uint32_t id, uint64_t n, size_t *start);
+int proto_query_ok_entry(struct buf *b, const struct path_info *pi);
+int proto_query_ok_end(struct buf *b, size_t start);
+/* *V is an array of *N path_info (db.h), one per path asked, in order;
+ * an entry whose path is NULL is not valid.  Freed with
+ * proto_query_ok_free (also after an error). */
+int proto_query_ok_get(const struct proto_frame *f, struct path_info **v, size_t *n);
+void proto_query_ok_free(struct path_info *v, size_t n);
+
+/* ADD_NAR: str path, str nar_hash ("sha256:<nix32>", or "" to let the
+ * server compute it), u64 nar_size (0: not checked), str deriver (""),
+ * strv references, strv sigs, str ca ("").  The NAR follows in DATA
+ * frames with the same id. */
+#define PROTO_SIG_MAX 1024 /* bytes of one signature */
+struct proto_add_nar {
+	char *path, *nar_hash, *deriver, *ca;
+	uint64_t nar_size;
+	char **refs;
+	size_t nrefs;
+	char **sigs;
+	size_t nsigs;
+};
+int proto_add_nar_put(struct buf *b, uint32_t id, const struct proto_add_nar *q);
+int proto_add_nar_get(struct proto_add_nar *q, const struct proto_frame *f);
+void proto_add_nar_release(struct proto_add_nar *q);
+
+/* FOLLOW_LOG: str drv, u64 flags (PROTO_FOLLOW_REPLAY: from the
+ * beginning).  Its OK: u64 status (enum engine_status). */
+#define PROTO_FOLLOW_REPLAY 0x1u
+int proto_follow_put(struct buf *b, uint32_t id, const char *drv, uint64_t flags);
+int proto_follow_get(const struct proto_frame *f, char **drv, uint64_t *flags);
+/* An OK whose payload is one u64 (FOLLOW_LOG's status). */
+int proto_ok_u64_put(struct buf *b, uint32_t id, uint64_t v);
+int proto_ok_u64_get(const struct proto_frame *f, uint64_t *v);
 
 /* ---- The remote protocol (issue 6): the daemon (client) and `yonder
  * serve --stdio` on a build machine (server).  doc/PROTOCOL.md, section

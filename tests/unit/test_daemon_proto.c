@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "db.h"
 #include "err.h"
 #include "proto.h"
 #include "sched.h"
@@ -45,11 +46,11 @@ static void test_build(void)
 	proto_build_release(&g);
 	proto_decoder_release(&d);
 
-	q.flags = 2;
+	q.flags = 4;
 	buf_reset(&b);
 	proto_build_put(&b, 9, &q);
 	one_frame(&d, &b, &f);
-	ok(proto_build_get(&g, &f) == ERR_FORMAT && strstr(err_msg(), "unknown flags 0x2"),
+	ok(proto_build_get(&g, &f) == ERR_FORMAT && strstr(err_msg(), "unknown flags 0x4"),
 	   "BUILD: unknown flags refused (%s)", err_msg());
 	proto_build_release(&g);
 	proto_decoder_release(&d);
@@ -129,6 +130,7 @@ static void test_events(void)
 	     .machine = "m2",
 	     .line = "x\0y\n",
 	     .nline = 4},
+	    {.op = PROTO_EV_BUILD_KEPT, .drv = "/s/a.drv", .machine = "localhost", .msg = "/b/a-1"},
 	    {.op = PROTO_EV_PROGRESS,
 	     .done = 1,
 	     .total = 5,
@@ -178,6 +180,100 @@ static void test_query(void)
 	buf_release(&b);
 }
 
+static void test_query_ok(void)
+{
+	struct path_info pi = PATH_INFO_INIT, *v = NULL;
+	struct proto_decoder d;
+	struct proto_frame f;
+	struct buf b = BUF_INIT(1 << 20);
+	size_t start, n = 0;
+
+	pi.path = "/s/aaaa-x";
+	pi.nar_hash[0] = 7;
+	pi.nar_size = 120;
+	pi.deriver = "/s/bbbb-x.drv";
+	db_list_push(&pi.refs, "/s/cccc-y");
+	db_list_push(&pi.sigs, "k:c2ln");
+	pi.built_by = "m1";
+	pi.registration_time = 1700000000;
+	ok(proto_query_ok_begin(&b, 3, 2, &start) == 0 && proto_query_ok_entry(&b, &pi) == 0 &&
+	       proto_query_ok_entry(&b, NULL) == 0 && proto_query_ok_end(&b, start) == 0 &&
+	       one_frame(&d, &b, &f) == 0 && proto_query_ok_get(&f, &v, &n) == 0 && n == 2,
+	   "QUERY_PATH_INFO's OK: round trip (%s)", err_msg());
+	ok(v && !strcmp(v[0].path, pi.path) && v[0].nar_hash[0] == 7 && v[0].nar_size == 120 &&
+	       !strcmp(v[0].deriver, pi.deriver) && v[0].refs.n == 1 &&
+	       !strcmp(v[0].refs.v[0], "/s/cccc-y") && v[0].sigs.n == 1 && !v[0].ca &&
+	       !strcmp(v[0].built_by, "m1") && v[0].registration_time == 1700000000 && !v[1].path,
+	   "…every field, and the path that is not valid");
+	proto_query_ok_free(v, n);
+	proto_decoder_release(&d);
+	/* A count that the payload cannot hold is refused before allocating. */
+	buf_reset(&b);
+	proto_query_ok_begin(&b, 3, UINT64_C(1) << 40, &start);
+	proto_query_ok_end(&b, start);
+	ok(one_frame(&d, &b, &f) == 0 && proto_query_ok_get(&f, &v, &n) == ERR_FORMAT && !v,
+	   "…a huge count is refused (%s)", err_msg());
+	proto_decoder_release(&d);
+	db_list_release(&pi.refs);
+	db_list_release(&pi.sigs);
+	buf_release(&b);
+}
+
+static void test_add_follow(void)
+{
+	char *refs[] = {"/s/cccc-y"}, *sigs[] = {"k:c2ln"};
+	struct proto_add_nar q = {.path = "/s/aaaa-x",
+				  .nar_hash = "sha256:0",
+				  .nar_size = 9,
+				  .deriver = "",
+				  .refs = refs,
+				  .nrefs = 1,
+				  .sigs = sigs,
+				  .nsigs = 1,
+				  .ca = "text:sha256:1"},
+			     g;
+	struct proto_decoder d;
+	struct proto_frame f;
+	struct buf b = BUF_INIT(1 << 20);
+	uint64_t flags, st;
+	char *drv = NULL;
+
+	ok(proto_add_nar_put(&b, 4, &q) == 0 && one_frame(&d, &b, &f) == 0 &&
+	       proto_add_nar_get(&g, &f) == 0 && !strcmp(g.path, q.path) &&
+	       !strcmp(g.nar_hash, q.nar_hash) && g.nar_size == 9 && !*g.deriver && g.nrefs == 1 &&
+	       !strcmp(g.refs[0], refs[0]) && g.nsigs == 1 && !strcmp(g.ca, q.ca),
+	   "ADD_NAR: round trip, every field");
+	proto_add_nar_release(&g);
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	proto_put_frame(&b, PROTO_ADD_NAR, 0, 4, "\x03\0\0\0ab", 6);
+	ok(one_frame(&d, &b, &f) == 0 && proto_add_nar_get(&g, &f) == ERR_FORMAT &&
+	       strstr(err_msg(), "add nar: bad string length at payload byte 0"),
+	   "ADD_NAR: a truncated payload is refused (%s)", err_msg());
+	proto_add_nar_release(&g);
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	ok(proto_follow_put(&b, 5, "/s/a.drv", PROTO_FOLLOW_REPLAY) == 0 &&
+	       one_frame(&d, &b, &f) == 0 && proto_follow_get(&f, &drv, &flags) == 0 &&
+	       !strcmp(drv, "/s/a.drv") && flags == 1,
+	   "FOLLOW_LOG: round trip");
+	free(drv);
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	proto_follow_put(&b, 5, "/s/a.drv", 2);
+	ok(one_frame(&d, &b, &f) == 0 && proto_follow_get(&f, &drv, &flags) == ERR_FORMAT &&
+	       strstr(err_msg(), "unknown flags 0x2"),
+	   "FOLLOW_LOG: unknown flags refused");
+	free(drv);
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	ok(proto_ok_u64_put(&b, 5, 2) == 0 && one_frame(&d, &b, &f) == 0 &&
+	       proto_ok_u64_get(&f, &st) == 0 && st == 2,
+	   "FOLLOW_LOG's OK: its status");
+	proto_decoder_release(&d);
+	buf_release(&b);
+}
+
 static void test_sched_cancel(void)
 {
 	struct sched *s;
@@ -204,6 +300,8 @@ int main(void)
 	test_ok();
 	test_events();
 	test_query();
+	test_query_ok();
+	test_add_follow();
 	test_sched_cancel();
 	return tap_done();
 }

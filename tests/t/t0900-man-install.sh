@@ -11,7 +11,7 @@ O=${O:-build}
 skip() { _report 0 "$1 # SKIP $2"; }
 
 # The pages that must exist; any other doc/man/*.1 is checked the same way.
-for p in yonder yonder-store yonder-archive yonder-build; do
+for p in yonder yonder-store yonder-archive yonder-build yonder-daemon yonder-offload yonder-serve; do
 	ok "doc/man/$p.1 exists" test -f "$TOP/doc/man/$p.1"
 done
 pages=$(cd "$TOP/doc/man" && ls -- *.1)

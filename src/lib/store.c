@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1025,6 +1027,62 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Refuses to delete any of the M sorted paths that a live process lists
+ * as a temporary root ($YONDER_STATE_DIR/temproots/PID, a path per line:
+ * `yonder serve` names there what it imported and what its builds use). */
+static int check_temproots(struct store *s, const char *const *sorted, size_t m)
+{
+	char dir[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+	int r = 0;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/temproots", store_state_path(s)) >=
+	    sizeof(dir) - 32)
+		return err_set(ERR_TOOBIG, "state directory %s: name too long",
+			       store_state_path(s));
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : err_sys(ERR_IO, "cannot list '%s'", dir);
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		char *end, file[PATH_MAX + 300], *text = NULL;
+		long pid = strtol(e->d_name, &end, 10);
+		struct buf b = BUF_INIT(64u << 20);
+		int fd;
+
+		if (e->d_name[0] == '.' || *end || pid <= 0 ||
+		    (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+			continue; /* not a root file, or its process is gone */
+		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+		if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			continue; /* removed meanwhile: its process ended */
+		for (;;) {
+			char chunk[8192];
+			ssize_t got = read(fd, chunk, sizeof(chunk));
+
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0 || buf_put(&b, chunk, (size_t)got) != 0)
+				break;
+		}
+		close(fd);
+		if (buf_putc(&b, '\0') == 0)
+			text = b.data;
+		for (char *line = text, *nl; line && *line && r == 0; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			if (nl)
+				*nl = '\0';
+			if (bsearch(&line, sorted, m, sizeof(*sorted), cmp_str))
+				r = err_set(ERR_REFERENCED,
+					    "cannot delete '%s': process %ld uses it (a temporary "
+					    "root in %s)",
+					    line, pid, file);
+		}
+		buf_release(&b);
+	}
+	closedir(d);
+	return r;
+}
+
 int store_delete(struct store *s, const char *const *paths, size_t n)
 {
 	const char **sorted = NULL;
@@ -1056,7 +1114,7 @@ int store_delete(struct store *s, const char *const *paths, size_t n)
 		if ((r = lock_take(s, name, true, true, &fds[i])) != 0)
 			goto out;
 	}
-	if ((r = db_delete(s->db, sorted, m)) != 0)
+	if ((r = check_temproots(s, sorted, m)) != 0 || (r = db_delete(s->db, sorted, m)) != 0)
 		goto out;
 	for (size_t i = 0; i < m && r == 0; i++)
 		if ((r = rm_rf_at(s->dirfd, storepath_base(sorted[i]))) != 0)

@@ -112,4 +112,18 @@ wait $pid
 is "the add then succeeds" "$?:$(cat "$T/add.out")" "0:$E"
 ok "and it verifies" yonder store verify --check-contents "$E"
 is "no lock file left behind" "$(ls -A "$YONDER_STATE_DIR/locks")" ""
+
+# A path a live process lists as a temporary root (as `yonder serve` does
+# for what its builds use) is not deleted; a dead process's list is ignored.
+echo rooted >"$T/rooted"
+R=$(yonder store add "$T/rooted")
+mkdir -p "$YONDER_STATE_DIR/temproots"
+echo "$R" >"$YONDER_STATE_DIR/temproots/$$"
+out=$(yonder store delete "$R" 2>&1)
+is "delete of a temporary root: refused" "$?" 1
+like "the message names the path and the process" "$out" "cannot delete '$R': process $$ uses it \\(a temporary root in .*/temproots/$$\\)"
+ok "the path is still valid" yonder store query --valid "$R"
+rm "$YONDER_STATE_DIR/temproots/$$"
+sh -c 'echo "$1" >"$2/temproots/$$"' sh "$R" "$YONDER_STATE_DIR"
+ok "the list of a process that is gone does not count" yonder store delete "$R"
 done_testing

@@ -50,7 +50,7 @@ on() {
 nixon() { # ROOT CMD...
 	_r=$1
 	shift
-	ORACLE_NIX_ROOT="$W/$_r" "$NIXREF/nixrun.sh" "$@" 2>/dev/null
+	ORACLE_NIX_ROOT="$W/$_r" "$NIXRUN" "$@" 2>/dev/null
 }
 
 # best_run N CMD: the best wall time of CMD over N runs; each run has a

@@ -59,7 +59,7 @@ EOF
 yfresh() { rm -rf "$W/ys" "$W/ystate"; }
 nfresh() { rm -rf "$W/nix"; }
 ybuild() { YONDER_STORE_DIR="$W/ys" YONDER_STATE_DIR="$W/ystate" "$YONDER" build -Q -j 2 "$@"; }
-nixr() { ORACLE_NIX_ROOT="$W/nix" "$NIXREF/nixrun.sh" "$@"; }
+nixr() { ORACLE_NIX_ROOT="$W/nix" "$NIXRUN" "$@"; }
 
 # From the source.
 y_src() { yfresh; ybuild "$1"; }

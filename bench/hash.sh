@@ -36,7 +36,7 @@ yadd() {
 }
 nadd() {
 	k=$((k + 1))
-	ORACLE_NIX_ROOT="$W/nix$k" "$NIXREF/nixrun.sh" nix-store --add "$1"
+	ORACLE_NIX_ROOT="$W/nix$k" "$NIXRUN" nix-store --add "$1"
 }
 
 y=$(best_of 3 "$YONDER" hash "$W/big")

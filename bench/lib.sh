@@ -10,7 +10,7 @@
 set -eu
 BTOP=$(cd "$(dirname "$0")/.." && pwd)
 YONDER=${YONDER:-$BTOP/build/yonder}
-NIXREF=${NIXREF:-$BTOP/../shared/nix-reference}
+NIXRUN=${NIXRUN:-$BTOP/bench/nixrun.sh} # Nix 2.8 against a private store
 _rows=""
 
 now() { date +%s.%N; }

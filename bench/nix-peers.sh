@@ -2,14 +2,14 @@
 # bench/nix-peers.sh up N DIR | down DIR | env DIR
 #
 # N build machines for Nix 2.8's remote builds, on this host, for
-# bench/scaling.sh: the same rig as ../shared/nix-reference/peer-rig.sh,
-# repeated.  Peer I is an OpenSSH sshd on 127.0.0.1:$((NIX_PEERS_PORT + I))
-# (NIX_PEERS_PORT defaults to 2300) inside its own private mount namespace,
+# bench/scaling.sh (N of them) and bench/offload.sh (one).  Peer I is an
+# OpenSSH sshd on 127.0.0.1:$((NIX_PEERS_PORT + I)) (NIX_PEERS_PORT defaults
+# to 2300) inside its own private mount namespace,
 # where /nix is DIR/pI/nix (its own store), /root is DIR/pI/home and /run a
 # tmpfs; sessions get DIR/pI/conf/nix.conf (no sandbox, no build users) via
 # sshd's SetEnv.  All peers share one client key, one ssh_config (host
 # aliases nix-peer1..nix-peerN, given to Nix through NIX_SSHOPTS) and one
-# known_hosts.  The local side is nixrun.sh with ORACLE_NIX_ROOT=DIR/local.
+# known_hosts.  The local side is bench/nixrun.sh with ORACLE_NIX_ROOT=DIR/local.
 #
 #   up N DIR   create DIR (must not hold a running rig), start N sshds
 #   down DIR   stop each sshd recorded in DIR (PID checked against its

@@ -11,7 +11,7 @@
 # by untimed builds first.  Its local figure: a daemon with --max-jobs 2
 # and no machines.  Two extra rows repeat the input figures with
 # compression "none", which is how Nix copies.
-# Nix: ../shared/nix-reference/peer-rig.sh (a peer sshd on 127.0.0.1 with
+# Nix: bench/nix-peers.sh (a peer sshd on 127.0.0.1 with
 # its own /nix; our own rig directory and port), `nix-store --realise
 # --max-jobs 0 --builders "ssh://… 2 1"`; its local figure: `nix-store
 # --realise` in its own store.
@@ -31,7 +31,7 @@ need_nix
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 
 CL=$BTOP/tests/cluster.sh
-RIGSH=$NIXREF/peer-rig.sh
+RIGSH=$BTOP/bench/nix-peers.sh
 NIXDIR=$BTOP/bench/nix
 sys=x86_64-linux
 W=$(mktemp -d /tmp/yonder-bench-offload.XXXXXX)
@@ -50,7 +50,7 @@ stop_daemon() {
 cleanup() {
 	stop_daemon
 	"$CL" down "$W/cluster" >/dev/null 2>&1 || true
-	if [ -d "$PEER_RIG" ]; then "$RIGSH" down >/dev/null 2>&1 || true; fi
+	if [ -d "$PEER_RIG" ]; then "$RIGSH" down "$PEER_RIG" >/dev/null 2>&1 || true; fi
 	chmod -R u+w "$W" 2>/dev/null || true
 	rm -rf "$W"
 }
@@ -71,6 +71,7 @@ for p in $(seq 2240 2299); do
 done
 [ -n "$PEER_PORT" ] || fail "no free port in 2240-2299 for the peer sshd"
 export PEER_PORT
+export NIX_PEERS_PORT=$((PEER_PORT - 1)) # nix-peers.sh: peer 1 listens on NIX_PEERS_PORT + 1
 
 # Run inside the namespace: time "$@" (standard error to $0, output to
 # $0.out), print the seconds.
@@ -104,9 +105,10 @@ start_daemon() {
 }
 ym() { "$CL" exec master "$@"; }
 
-"$RIGSH" up >/dev/null || fail "peer-rig.sh up failed"
-eval "$("$RIGSH" env)"
-nixr() { "$NIXREF/nixrun.sh" "$@"; }
+"$RIGSH" up 1 "$PEER_RIG" >/dev/null || fail "nix-peers.sh up failed"
+eval "$("$RIGSH" env "$PEER_RIG")"
+PEER_BUILDERS=$NIX_PEERS_BUILDERS
+nixr() { "$NIXRUN" "$@"; }
 
 # ---- derivations, fresh for each run -----------------------------------------
 # yrecipe KIND NONCE [INPUT] > FILE.scm, the same derivations as bench/nix/*.nix

@@ -24,7 +24,6 @@ SLOTS=2
 LIMIT=170 # seconds allowed to one build command before it counts as failed
 CL=$BTOP/tests/cluster.sh
 PEERS=$BTOP/bench/nix-peers.sh
-NIXRUN=$NIXREF/nixrun.sh
 SVG=${SCALING_SVG:-$BTOP/bench/scaling.svg}
 sys=x86_64-linux
 

@@ -11,6 +11,7 @@
 #include "acl.h"
 #include "archive.h"
 #include "cli.h"
+#include "client.h"
 #include "db.h"
 #include "err.h"
 #include "pki.h"
@@ -221,12 +222,33 @@ static void raise_nofile(void)
 	}
 }
 
+/* Copies standard input to OUT: the archive sent to the daemon. */
+static int stdin_to(void *ctx, struct sink *out)
+{
+	char chunk[65536];
+	int r;
+
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(ERR_IO, "standard input");
+		if (n == 0)
+			return 0;
+		if ((r = sink_write(out, chunk, (size_t)n)) != 0)
+			return r;
+	}
+}
+
 static int do_import(const char *cmd, const struct xopts *x)
 {
 	struct archive_import_opts o = {x->format, NULL, NULL, x->trusted};
 	struct db_list paths = DB_LIST_INIT;
 	struct acl acl = ACL_INIT;
 	struct store *store = NULL;
+	struct client_conn *conn = NULL;
 	struct reader in;
 	char aclfile[PATH_MAX];
 	int status = EXIT_FAIL, r;
@@ -236,7 +258,20 @@ static int do_import(const char *cmd, const struct xopts *x)
 				     "needs --trusted");
 	if (reader_init_fd(&in, STDIN_FILENO, "standard input") != 0)
 		return cli_fail(cmd, NULL);
-	if (!x->trusted) {
+	if (client_connect_auto(&conn) != 0) {
+		cli_fail(cmd, NULL);
+		goto out;
+	}
+	if (conn) {
+		/* The daemon checks the archive against its own ACL. */
+		uint64_t flags = (x->format == ARCHIVE_NIX ? PROTO_IMPORT_NIX : 0) |
+				 (x->trusted ? PROTO_IMPORT_TRUSTED : 0);
+
+		if ((r = client_import(conn, flags, stdin_to, NULL, &paths)) != 0) {
+			cli_fail(cmd, "nothing imported: %s", err_msg());
+			goto out;
+		}
+	} else if (!x->trusted) {
 		if (config_file(aclfile, sizeof(aclfile), ACL_FILE) != 0 ||
 		    acl_load(&acl, aclfile) != 0) {
 			cli_fail(cmd, NULL);
@@ -245,14 +280,16 @@ static int do_import(const char *cmd, const struct xopts *x)
 		o.acl = &acl;
 		o.acl_file = aclfile;
 	}
-	raise_nofile();
-	if (store_open(&store) != 0) {
-		cli_fail(cmd, NULL);
-		goto out;
-	}
-	if ((r = archive_import(store, &in, &o, &paths)) != 0) {
-		cli_fail(cmd, "nothing imported: %s", err_msg());
-		goto out;
+	if (!conn) {
+		raise_nofile();
+		if (store_open(&store) != 0) {
+			cli_fail(cmd, NULL);
+			goto out;
+		}
+		if ((r = archive_import(store, &in, &o, &paths)) != 0) {
+			cli_fail(cmd, "nothing imported: %s", err_msg());
+			goto out;
+		}
 	}
 	for (size_t i = 0; i < paths.n; i++)
 		puts(paths.v[i]);
@@ -260,6 +297,7 @@ static int do_import(const char *cmd, const struct xopts *x)
 out:
 	db_list_release(&paths);
 	acl_release(&acl);
+	client_free(conn);
 	store_free(store);
 	reader_release(&in);
 	return status;

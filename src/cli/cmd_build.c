@@ -463,52 +463,19 @@ static int instantiate(struct store *s, struct client_conn *conn, const char *fi
 		       size_t *n)
 {
 	struct recipe_result res = RECIPE_RESULT_INIT;
-	struct path_info *info = NULL;
-	const char **paths = NULL;
 	int r;
 
 	if (!conn)
 		return recipe_instantiate(s, file, v, n);
 	*v = NULL;
 	*n = 0;
-	if ((r = recipe_eval_file(&res, store_dir(s), file, NULL)) != 0)
-		goto out;
-	if (!(paths = calloc(res.nitems + 1, sizeof(*paths)))) {
-		r = err_set(ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < res.nitems; i++)
-		paths[i] = res.items[i].path;
-	if (res.nitems && (r = client_query(conn, paths, res.nitems, &info)) != 0)
-		goto out;
-	for (size_t i = 0; i < res.nitems && r == 0; i++) {
-		const struct recipe_item *it = &res.items[i];
-		char *p = NULL;
-
-		if (info[i].path)
-			continue; /* valid already */
-		if (it->kind == RECIPE_LOCAL)
-			r = client_add_path(conn, it->src, it->name, 0, &p);
-		else
-			r = client_add_text(conn, it->name, it->text, it->len,
-					    (const char *const *)it->refs, it->nrefs, &p);
-		if (r == 0 && strcmp(p, it->path) != 0)
-			r = err_set(ERR_MISMATCH,
-				    "local-file '%s' changed while the recipe was evaluated: it "
-				    "was '%s', it is now '%s'",
-				    it->src ? it->src : it->name, it->path, p);
-		free(p);
-	}
-	if (r == 0) {
+	if ((r = recipe_eval_file(&res, store_dir(s), file, NULL)) == 0 &&
+	    (r = client_recipe_write(conn, &res)) == 0) {
 		*v = res.drvs;
 		*n = res.ndrvs;
 		res.drvs = NULL;
 		res.ndrvs = 0;
 	}
-out:
-	if (info)
-		proto_query_ok_free(info, res.nitems);
-	free(paths);
 	recipe_result_release(&res);
 	return r;
 }

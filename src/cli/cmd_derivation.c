@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
 #include "err.h"
 #include "recipe.h"
 #include "store.h"
@@ -29,6 +30,7 @@ int cmd_derivation(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct store *store = NULL;
+	struct client_conn *conn = NULL;
 	const char *dir;
 	int dry_run = 0, c, status = EXIT_OK;
 
@@ -47,6 +49,10 @@ int cmd_derivation(int argc, char **argv)
 	if (dry_run) {
 		if (storedir_get(&dir) != 0)
 			return cli_fail(argv[0], NULL);
+	} else if (client_connect_auto(&conn) != 0) {
+		return cli_fail(argv[0], NULL);
+	} else if (conn) { /* the daemon writes the store */
+		dir = client_store_dir(conn);
 	} else {
 		if (store_open(&store) != 0)
 			return cli_fail(argv[0], NULL);
@@ -56,6 +62,7 @@ int cmd_derivation(int argc, char **argv)
 		struct recipe_result res = RECIPE_RESULT_INIT;
 
 		if (recipe_eval_file(&res, dir, argv[i], NULL) != 0 ||
+		    (conn && client_recipe_write(conn, &res) != 0) ||
 		    (store && recipe_write(store, &res) != 0))
 			status = cli_fail(argv[0], NULL);
 		else
@@ -63,6 +70,7 @@ int cmd_derivation(int argc, char **argv)
 				puts(res.drvs[j]);
 		recipe_result_release(&res);
 	}
+	client_free(conn);
 	store_free(store);
 	return status;
 }

@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
 #include "db.h"
 #include "err.h"
 #include "store.h"
+#include "storepath.h"
 
 static const char delete_help[] =
     "Usage: yonder store delete PATH...\n"
@@ -25,6 +27,7 @@ static const char gc_help[] =
 int cmd_store_delete(int argc, char **argv)
 {
 	struct store *store = NULL;
+	struct client_conn *conn = NULL;
 	int first = 1, status = EXIT_OK;
 
 	if (cli_help(argc, argv, delete_help))
@@ -37,10 +40,20 @@ int cmd_store_delete(int argc, char **argv)
 				return cli_usage(argv[0], "unknown option '%s'", argv[i]);
 	if (first >= argc)
 		return cli_usage(argv[0], "no PATH given");
-	if (store_open(&store) != 0)
+	if (client_connect_auto(&conn) != 0 || (!conn && store_open(&store) != 0))
 		return cli_fail(argv[0], NULL);
-	if (store_delete(store, (const char *const *)argv + first, (size_t)(argc - first)) != 0)
+	/* The daemon checks them too; checked here, they get the message
+	 * that store_delete gives. */
+	for (int i = first; conn && i < argc; i++)
+		if (storepath_check(client_store_dir(conn), argv[i]) != 0) {
+			client_free(conn);
+			return cli_fail(argv[0], NULL);
+		}
+	if ((conn ? client_delete(conn, (const char *const *)argv + first, (size_t)(argc - first))
+		  : store_delete(store, (const char *const *)argv + first,
+				 (size_t)(argc - first))) != 0)
 		status = cli_fail(argv[0], NULL);
+	client_free(conn);
 	store_free(store);
 	return status;
 }
@@ -49,6 +62,7 @@ int cmd_store_gc(int argc, char **argv)
 {
 	struct db_list removed = DB_LIST_INIT;
 	struct store *store = NULL;
+	struct client_conn *conn = NULL;
 	int r, status = EXIT_OK;
 
 	if (cli_help(argc, argv, gc_help))
@@ -57,14 +71,15 @@ int cmd_store_gc(int argc, char **argv)
 		return cli_usage(
 		    argv[0], argv[1][0] == '-' ? "unknown option '%s'" : "unexpected argument '%s'",
 		    argv[1]);
-	if (store_open(&store) != 0)
+	if (client_connect_auto(&conn) != 0 || (!conn && store_open(&store) != 0))
 		return cli_fail(argv[0], NULL);
-	r = store_gc(store, &removed);
+	r = conn ? client_gc(conn, &removed) : store_gc(store, &removed);
 	for (size_t i = 0; i < removed.n; i++)
 		printf("removed %s\n", removed.v[i]);
 	if (r != 0)
 		status = cli_fail(argv[0], NULL);
 	db_list_release(&removed);
+	client_free(conn);
 	store_free(store);
 	return status;
 }

@@ -18,6 +18,7 @@
 #include "hash.h"
 #include "io.h"
 #include "nar.h"
+#include "recipe.h"
 #include "store.h"
 #include "storepath.h"
 
@@ -324,6 +325,8 @@ struct data_sink {
 	struct buf payload, frame;
 	int answer; /* 1: the daemon answered already; ANSWER_R is its code */
 	int answer_r;
+	void (*fn)(void *ctx, const struct proto_frame *f); /* other frames of ID */
+	void *fctx;
 };
 
 /* Has the daemon answered already (an early ERROR, or OK for a path it
@@ -337,7 +340,7 @@ static int peek_answer(struct data_sink *ds)
 	if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
 		return 0;
 	ds->answer = 1;
-	ds->answer_r = wait_final(ds->c, ds->id, NULL, NULL, NULL);
+	ds->answer_r = wait_final(ds->c, ds->id, NULL, ds->fn, ds->fctx);
 	return 1;
 }
 
@@ -377,15 +380,19 @@ static int data_write(struct sink *s, const void *p, size_t n)
 	return 0;
 }
 
-int client_add_nar(struct client_conn *c, const struct proto_add_nar *q, client_nar_fn fn,
-		   void *ctx)
+/* Sends the request that PUT writes (with id ID), then the bulk data
+ * that FN writes, in DATA frames, and waits for the final frame; the
+ * frames of ID before it go to FFN (may be NULL). */
+static int send_stream(struct client_conn *c, uint32_t id, int (*put)(struct buf *b, void *pctx),
+		       void *pctx, client_nar_fn fn, void *ctx,
+		       void (*ffn)(void *ctx, const struct proto_frame *f), void *fctx)
 {
-	struct data_sink ds = {.sink = {data_write}, .c = c, .id = c->next_id++};
+	struct data_sink ds = {.sink = {data_write}, .c = c, .id = id, .fn = ffn, .fctx = fctx};
 	int r;
 
 	buf_init(&ds.payload, DATA_CHUNK);
 	buf_init(&ds.frame, DATA_CHUNK + PROTO_HDR_LEN);
-	if ((r = proto_add_nar_put(&ds.frame, ds.id, q)) != 0 || (r = send_buf(c, &ds.frame)) != 0)
+	if ((r = put(&ds.frame, pctx)) != 0 || (r = send_buf(c, &ds.frame)) != 0)
 		goto out;
 	r = fn(ctx, &ds.sink);
 	if (r == 0)
@@ -402,17 +409,150 @@ int client_add_nar(struct client_conn *c, const struct proto_add_nar *q, client_
 		snprintf(msg, sizeof(msg), "%s", err_msg());
 		if ((r2 = proto_put_frame(&ds.frame, PROTO_CANCEL, 0, ds.id, NULL, 0)) != 0 ||
 		    (r2 = send_buf(c, &ds.frame)) != 0 ||
-		    ((r2 = wait_final(c, ds.id, NULL, NULL, NULL)) != 0 && r2 != ERR_INVALID)) {
+		    ((r2 = wait_final(c, ds.id, NULL, ffn, fctx)) != 0 && r2 != ERR_INVALID)) {
 			r = r2;
 			goto out;
 		}
 		err_set(r, "%s", msg);
 	} else if (r == 0) {
-		r = wait_final(c, ds.id, NULL, NULL, NULL);
+		r = wait_final(c, ds.id, NULL, ffn, fctx);
 	}
 out:
 	buf_release(&ds.payload);
 	buf_release(&ds.frame);
+	return r;
+}
+
+struct add_nar_put {
+	uint32_t id;
+	const struct proto_add_nar *q;
+};
+
+static int put_add_nar(struct buf *b, void *ctx)
+{
+	struct add_nar_put *a = ctx;
+
+	return proto_add_nar_put(b, a->id, a->q);
+}
+
+int client_add_nar(struct client_conn *c, const struct proto_add_nar *q, client_nar_fn fn,
+		   void *ctx)
+{
+	struct add_nar_put a = {c->next_id++, q};
+
+	return send_stream(c, a.id, put_add_nar, &a, fn, ctx, NULL, NULL);
+}
+
+/* ---- deleting, collecting, signing, importing ------------------------- */
+
+/* Sends the frame in B as request ID and waits for its final frame. */
+static int request(struct client_conn *c, struct buf *b, uint32_t id, struct proto_frame *okf)
+{
+	int r = send_buf(c, b);
+
+	buf_release(b);
+	return r != 0 ? r : wait_final(c, id, okf, NULL, NULL);
+}
+
+/* Appends the strv of the OK frame F to OUT. */
+static int ok_paths(const struct proto_frame *f, struct db_list *out)
+{
+	char **v = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = proto_r_paths_get(f, &v, &n)) != 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = db_list_push(out, v[i]);
+	proto_strv_free(v, n);
+	return r;
+}
+
+int client_delete(struct client_conn *c, const char *const *paths, size_t n)
+{
+	struct buf b = BUF_INIT(PROTO_HDR_LEN + PROTO_FRAME_MAX);
+	uint32_t id = c->next_id++;
+	int r;
+
+	if ((r = proto_r_paths_put(&b, PROTO_DELETE, id, paths, n)) != 0) {
+		buf_release(&b);
+		return r == ERR_TOOBIG ? err_set(r, "delete: too many paths for one request") : r;
+	}
+	return request(c, &b, id, NULL);
+}
+
+int client_gc(struct client_conn *c, struct db_list *removed)
+{
+	struct buf b = BUF_INIT(PROTO_HDR_LEN);
+	struct proto_frame f;
+	uint32_t id = c->next_id++;
+	int r;
+
+	if ((r = proto_put_frame(&b, PROTO_GC, 0, id, NULL, 0)) != 0) {
+		buf_release(&b);
+		return r;
+	}
+	if ((r = request(c, &b, id, &f)) != 0)
+		return r;
+	return ok_paths(&f, removed);
+}
+
+int client_add_sigs(struct client_conn *c, const struct proto_add_sigs *q)
+{
+	struct buf b = BUF_INIT(PROTO_HDR_LEN + PROTO_FRAME_MAX);
+	uint32_t id = c->next_id++;
+	int r;
+
+	if ((r = proto_add_sigs_put(&b, id, q)) != 0) {
+		buf_release(&b);
+		return r;
+	}
+	return request(c, &b, id, NULL);
+}
+
+struct import_put {
+	uint32_t id;
+	uint64_t flags;
+	struct db_list *paths;
+	struct buf line; /* a path cut between two DATA frames */
+	int r;
+};
+
+/* IMPORT's answer: DATA frames holding the paths, one per line. */
+static void on_import_data(void *ctx, const struct proto_frame *f)
+{
+	struct import_put *a = ctx;
+
+	if (f->op != PROTO_DATA)
+		return;
+	for (size_t i = 0; i < f->len && a->r == 0; i++) {
+		if (f->payload[i] != '\n') {
+			a->r = buf_put(&a->line, &f->payload[i], 1);
+			continue;
+		}
+		a->r = db_list_push(a->paths, a->line.data ? a->line.data : "");
+		buf_reset(&a->line);
+	}
+}
+
+static int put_import(struct buf *b, void *ctx)
+{
+	struct import_put *a = ctx;
+
+	return proto_u64_frame_put(b, PROTO_IMPORT, a->id, a->flags);
+}
+
+int client_import(struct client_conn *c, uint64_t flags, client_nar_fn fn, void *ctx,
+		  struct db_list *paths)
+{
+	struct import_put a = {c->next_id++, flags, paths, BUF_INIT(PROTO_PATH_MAX), 0};
+	int r;
+
+	r = send_stream(c, a.id, put_import, &a, fn, ctx, on_import_data, &a);
+	if (r == 0 && (r = a.r) != 0)
+		err_prefix(r, "import: the daemon's list of paths");
+	buf_release(&a.line);
 	return r;
 }
 
@@ -750,5 +890,44 @@ int client_cancel(struct client_conn *c, uint32_t id)
 	if ((r = proto_put_frame(&b, PROTO_CANCEL, 0, id, NULL, 0)) == 0)
 		r = send_buf(c, &b);
 	buf_release(&b);
+	return r;
+}
+
+int client_recipe_write(struct client_conn *c, const struct recipe_result *res)
+{
+	struct path_info *info = NULL;
+	const char **paths = NULL;
+	int r = 0;
+
+	if (!res->nitems)
+		return 0;
+	if (!(paths = calloc(res->nitems, sizeof(*paths))))
+		return err_set(ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < res->nitems; i++)
+		paths[i] = res->items[i].path;
+	if ((r = client_query(c, paths, res->nitems, &info)) != 0)
+		goto out;
+	for (size_t i = 0; i < res->nitems && r == 0; i++) {
+		const struct recipe_item *it = &res->items[i];
+		char *p = NULL;
+
+		if (info[i].path)
+			continue; /* valid already */
+		if (it->kind == RECIPE_LOCAL)
+			r = client_add_path(c, it->src, it->name, 0, &p);
+		else
+			r = client_add_text(c, it->name, it->text, it->len,
+					    (const char *const *)it->refs, it->nrefs, &p);
+		if (r == 0 && strcmp(p, it->path) != 0)
+			r = err_set(ERR_MISMATCH,
+				    "local-file '%s' changed while the recipe was evaluated: it "
+				    "was '%s', it is now '%s'",
+				    it->src ? it->src : it->name, it->path, p);
+		free(p);
+	}
+out:
+	if (info)
+		proto_query_ok_free(info, res->nitems);
+	free(paths);
 	return r;
 }

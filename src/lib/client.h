@@ -63,6 +63,29 @@ int client_add_path(struct client_conn *c, const char *src, const char *name, un
 int client_add_text(struct client_conn *c, const char *name, const void *data, size_t len,
 		    const char *const *refs, size_t nrefs, char **out);
 
+/* DELETE of the N PATHS (at most PROTO_LIST_MAX): 0 when the daemon
+ * deleted them all, else its error (nothing deleted). */
+int client_delete(struct client_conn *c, const char *const *paths, size_t n);
+/* GC: appends to REMOVED (initialised by the caller) what the daemon
+ * removed. */
+struct db_list;
+int client_gc(struct client_conn *c, struct db_list *removed);
+/* ADD_SIGS: the daemon checks Q's signatures against Q's keys and the
+ * path's fingerprint, and records them; its error when one does not
+ * verify (nothing recorded). */
+int client_add_sigs(struct client_conn *c, const struct proto_add_sigs *q);
+/* IMPORT with FLAGS (PROTO_IMPORT_*): sends the archive that FN writes
+ * (FN gets CTX), in DATA frames, and appends to PATHS (initialised by the
+ * caller) the paths of the stream, as the daemon answers.  The daemon's
+ * error (nothing imported) as soon as it refuses the stream. */
+int client_import(struct client_conn *c, uint64_t flags, client_nar_fn fn, void *ctx,
+		  struct db_list *paths);
+/* recipe_write through the daemon: adds the items of RES (evaluated for
+ * the daemon's store directory) that the daemon does not have, in order,
+ * each checked to get the path computed at evaluation (ERR_MISMATCH when
+ * a local-file changed since, naming both paths). */
+struct recipe_result;
+int client_recipe_write(struct client_conn *c, const struct recipe_result *res);
 /* QUERY_PATH_INFO for the N PATHS (any number: sent in batches).  *V
  * gets N path_info (db.h), in order, an entry with path NULL for a path
  * that is not valid; freed with proto_query_ok_free(*V, N). */

@@ -2,17 +2,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "acl.h"
+#include "archive.h"
 #include "buf.h"
 #include "drv.h"
 #include "engine.h"
@@ -40,15 +44,19 @@
 struct client;
 struct daemon;
 
-/* An ADD_NAR being received.  The NAR is parsed, restored and hashed by
- * a thread of its own (nar_parse pulls its bytes; the loop must not
- * block), fed through a bounded queue: the loop stops reading the client
- * while the queue is over ADD_HIGH.  The thread has its own store handle
- * (its own SQLite connection); path locks work across handles. */
+/* An ADD_NAR or an IMPORT being received.  The NAR (the archive) is
+ * parsed, restored and hashed by a thread of its own (nar_parse and
+ * archive_import pull their bytes; the loop must not block), fed through
+ * a bounded queue: the loop stops reading the client while the queue is
+ * over ADD_HIGH.  The thread has its own store handle (its own SQLite
+ * connection); path locks work across handles. */
 struct dadd {
 	struct daemon *d;
 	struct client *c;
 	uint32_t id;
+	bool import;          /* an IMPORT: IFLAGS, and PATHS once done */
+	uint64_t iflags;      /* PROTO_IMPORT_* */
+	struct db_list paths; /* the archive's paths, set by the thread */
 	struct proto_add_nar q;
 	bool have_hash;
 	uint8_t want_hash[SHA256_LEN];
@@ -806,6 +814,193 @@ out:
 		proto_strv_free(paths, n);
 }
 
+/* ---- DELETE, GC, ADD_SIGS ---------------------------------------------- */
+
+/* Does a running build use PATH?  Its .drv, its outputs, its input
+ * sources and the outputs of its input derivations count.  0 when none
+ * does; 1 with *DRV (one of D's running builds) and *HOW; or an error. */
+static int used_by_build(struct daemon *d, const char *path, const char **drv, const char **how)
+{
+	for (struct drun *x = d->running; x; x = x->next) {
+		struct drv dv = DRV_INIT;
+		int r, hit = 0;
+
+		*drv = x->drv;
+		if (!strcmp(x->drv, path)) {
+			*how = "the derivation";
+			return 1;
+		}
+		if ((r = drv_parse_file(&dv, x->drv, store_dir(d->s))) != 0)
+			return r;
+		for (size_t i = 0; i < dv.noutputs && !hit; i++)
+			if (!strcmp(dv.outputs[i].path, path))
+				hit = 1, *how = "an output";
+		for (size_t i = 0; i < dv.nsrcs && !hit; i++)
+			if (!strcmp(dv.srcs[i], path))
+				hit = 1, *how = "an input";
+		for (size_t i = 0; i < dv.ninputs && !hit && r == 0; i++) {
+			struct drv in = DRV_INIT;
+
+			if (!strcmp(dv.inputs[i].path, path)) {
+				hit = 1, *how = "an input";
+				break;
+			}
+			if ((r = drv_parse_file(&in, dv.inputs[i].path, store_dir(d->s))) != 0)
+				break;
+			for (size_t k = 0; k < in.noutputs && !hit; k++)
+				if (!strcmp(in.outputs[k].path, path))
+					hit = 1, *how = "an input";
+			drv_release(&in);
+		}
+		drv_release(&dv);
+		if (r != 0)
+			return r;
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+/* DELETE: what store_delete refuses (a path that is not valid, or that a
+ * valid path outside the request refers to) is refused here too; and a
+ * path that a running build uses, or whose lock someone holds (an add
+ * being committed), is refused before anything is deleted: the loop must
+ * never wait for a path lock that its own builds hold. */
+static void handle_delete(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	char **paths = NULL;
+	size_t n = 0;
+	char msg[2 * PROTO_PATH_MAX + 128];
+	int r;
+
+	if ((r = proto_r_paths_get(f, &paths, &n)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		goto out;
+	}
+	if (n == 0) {
+		send_error(c, f->id, ERR_FORMAT, "delete: no path given");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *drv = NULL, *how = NULL;
+		int fd = -1;
+
+		if (!path_in_store(d, c, f->id, paths[i]))
+			goto out;
+		if ((r = used_by_build(d, paths[i], &drv, &how)) != 0) {
+			if (r == 1)
+				snprintf(
+				    msg, sizeof(msg),
+				    "cannot delete '%s': it is %s of the running build of '%s'",
+				    paths[i], how, drv);
+			send_error(c, f->id, r == 1 ? ERR_INVALID : r, r == 1 ? msg : err_msg());
+			goto out;
+		}
+		if ((r = store_path_lock(d->s, paths[i], false, &fd)) != 0) {
+			if (r == 1)
+				snprintf(msg, sizeof(msg),
+					 "cannot delete '%s': it is being added or built",
+					 paths[i]);
+			send_error(c, f->id, r == 1 ? ERR_INVALID : r, r == 1 ? msg : err_msg());
+			goto out;
+		}
+		store_path_unlock(d->s, paths[i], &fd);
+	}
+	if ((r = store_delete(d->s, (const char *const *)paths, n)) != 0)
+		send_error(c, f->id, r, err_msg());
+	else if (proto_put_frame(&c->out, PROTO_OK, 0, f->id, NULL, 0) != 0)
+		out_failed(c);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		dlog(d, "%s: deleted %s", c->what, paths[i]);
+out:
+	if (paths)
+		proto_strv_free(paths, n);
+}
+
+/* GC: store_gc leaves alone what is locked — the outputs that builds
+ * are writing, the temporaries of adds — and every valid path. */
+static void handle_gc(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	struct db_list removed = DB_LIST_INIT;
+	int r;
+
+	if (f->len != 0) {
+		send_error(c, f->id, ERR_FORMAT, "gc: the request carries no payload");
+		return;
+	}
+	if ((r = store_gc(d->s, &removed)) != 0) {
+		/* What was removed before the error is named in the message's
+		 * log line; the client gets the error. */
+		for (size_t i = 0; i < removed.n; i++)
+			dlog(d, "%s: gc removed %s", c->what, removed.v[i]);
+		send_error(c, f->id, r, err_msg());
+	} else if (proto_r_paths_put(&c->out, PROTO_OK, f->id, (const char *const *)removed.v,
+				     removed.n) != 0) {
+		send_error(c, f->id, ERR_TOOBIG,
+			   "gc: the list of what was removed does not fit one frame; run gc "
+			   "again to see the rest");
+	}
+	db_list_release(&removed);
+}
+
+/* ADD_SIGS: each signature must verify, by the key of its name among
+ * those sent, over the fingerprint that the daemon computes from its own
+ * record of the path; none is recorded unless all verify. */
+static void handle_add_sigs(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	struct proto_add_sigs q;
+	struct path_info pi = PATH_INFO_INIT;
+	struct buf fp = BUF_INIT(PKI_FINGERPRINT_MAX);
+	struct acl keys = ACL_INIT;
+	char msg[PROTO_PATH_MAX + 2 * PROTO_MSG_MAX / 4];
+	int r;
+
+	if ((r = proto_add_sigs_get(&q, f)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		return;
+	}
+	if (!path_in_store(d, c, f->id, q.path))
+		goto out;
+	for (size_t i = 0; i < q.nkeys; i++) {
+		struct pki_public k;
+
+		if ((r = pki_public_parse(&k, q.keys[i], strlen(q.keys[i]), "add sigs: key")) !=
+			0 ||
+		    (r = acl_add(&keys, &k)) < 0) {
+			send_error(c, f->id, r, err_msg());
+			goto out;
+		}
+	}
+	if ((r = db_query_info(store_db(d->s), q.path, &pi)) != 0) {
+		if (r == ERR_NOTFOUND)
+			snprintf(msg, sizeof(msg), "cannot sign '%s': it is not valid", q.path);
+		send_error(c, f->id, r, r == ERR_NOTFOUND ? msg : err_msg());
+		goto out;
+	}
+	if ((r = pki_fingerprint(&fp, pi.path, pi.nar_hash, pi.nar_size,
+				 (const char *const *)pi.refs.v, pi.refs.n)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		goto out;
+	}
+	for (size_t i = 0; i < q.nsigs; i++)
+		if ((r = acl_check_sig(&keys, fp.data, fp.len, q.sigs[i])) != 0) {
+			snprintf(msg, sizeof(msg), "signature of '%s' refused: %.4000s", q.path,
+				 err_msg());
+			send_error(c, f->id, r == ERR_FORMAT ? ERR_FORMAT : ERR_MISMATCH, msg);
+			goto out;
+		}
+	if ((r = db_add_signatures(store_db(d->s), q.path, (const char *const *)q.sigs, q.nsigs)) !=
+	    0)
+		send_error(c, f->id, r, err_msg());
+	else if (proto_put_frame(&c->out, PROTO_OK, 0, f->id, NULL, 0) != 0)
+		out_failed(c);
+out:
+	acl_release(&keys);
+	buf_release(&fp);
+	path_info_release(&pi);
+	proto_add_sigs_release(&q);
+}
+
 /* ---- ADD_NAR ------------------------------------------------------------ */
 
 static void add_wake(struct dadd *a)
@@ -829,7 +1024,8 @@ static int add_pull(void *ctx, void *dst, size_t n, size_t *got)
 		pthread_cond_wait(&a->cv, &a->mu);
 	if (a->abort) {
 		pthread_mutex_unlock(&a->mu);
-		return err_set(ERR_TRUNCATED, "the client went away before the end of the NAR");
+		return err_set(ERR_TRUNCATED, "the client went away before the end of the %s",
+			       a->import ? "archive" : "NAR");
 	}
 	k = a->len - a->off;
 	if (k > n)
@@ -846,11 +1042,13 @@ static int add_pull(void *ctx, void *dst, size_t n, size_t *got)
 	if (wake)
 		add_wake(a);
 	a->got += k;
+	*got = k;
+	if (a->import)
+		return 0;
 	if (a->q.nar_size && a->got > a->q.nar_size)
 		return err_set(ERR_TOOBIG, "more NAR data than the declared %llu bytes",
 			       (unsigned long long)a->q.nar_size);
 	sha256_update(&a->sha, dst, k);
-	*got = k;
 	return 0;
 }
 
@@ -1069,10 +1267,51 @@ out:
 	return r;
 }
 
+/* IMPORT: the archive is checked against the daemon's own ACL (read at
+ * each import, so that `yonder archive --authorize` needs no restart);
+ * the client's ACL plays no part. */
+static int import_run(struct dadd *a)
+{
+	struct daemon *d = a->d;
+	struct archive_import_opts o = {(a->iflags & PROTO_IMPORT_NIX) ? ARCHIVE_NIX
+								       : ARCHIVE_YONDER,
+					NULL, NULL, (a->iflags & PROTO_IMPORT_TRUSTED) != 0};
+	struct acl acl = ACL_INIT;
+	struct buf file = BUF_INIT(PATH_MAX);
+	struct store *s = NULL;
+	struct reader in;
+	bool in_open = false;
+	const char *dir;
+	int r;
+
+	if (!o.trusted) {
+		if ((r = pki_config_dir(&dir)) != 0 ||
+		    (r = buf_printf(&file, "%s/%s", dir, ACL_FILE)) != 0 ||
+		    (r = acl_load(&acl, file.data)) != 0)
+			goto out;
+		o.acl = &acl;
+		o.acl_file = file.data;
+	}
+	if ((r = store_open_at(&s, store_dir(d->s), store_state_path(d->s))) != 0 ||
+	    /* The client sends its standard input; the messages say so, as
+	     * they do when it imports by itself. */
+	    (r = reader_init_pull(&in, add_pull, a, 1 << 16, "standard input")) != 0)
+		goto out;
+	in_open = true;
+	r = archive_import(s, &in, &o, &a->paths);
+out:
+	if (in_open)
+		reader_release(&in);
+	store_free(s);
+	acl_release(&acl);
+	buf_release(&file);
+	return r;
+}
+
 static void *add_main(void *arg)
 {
 	struct dadd *a = arg;
-	int r = add_run(a);
+	int r = a->import ? import_run(a) : add_run(a);
 	char *msg = r ? strdup(err_msg()) : NULL;
 
 	pthread_mutex_lock(&a->mu);
@@ -1102,6 +1341,7 @@ static void add_destroy(struct dadd *a)
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
 	proto_add_nar_release(&a->q);
+	db_list_release(&a->paths);
 	free(a->data);
 	free(a->msg);
 	free(a);
@@ -1175,6 +1415,59 @@ out:
 	pthread_mutex_unlock(&a->mu);
 }
 
+/* Starts A's thread (A's request Q, or its IMPORT flags, are set) and
+ * puts A on C's list; on failure answers the request and frees A. */
+static void add_start(struct daemon *d, struct client *c, uint32_t id, struct dadd *a)
+{
+	int r;
+
+	a->d = d;
+	a->c = c;
+	a->id = id;
+	a->paths = (struct db_list)DB_LIST_INIT;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	if ((r = pthread_create(&a->th, NULL, add_main, a)) != 0) {
+		errno = r;
+		err_sys(ERR_INTERNAL, "%s: cannot start a thread",
+			a->import ? "import" : "add nar");
+		send_error(c, id, ERR_INTERNAL, err_msg());
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+		proto_add_nar_release(&a->q);
+		free(a);
+		return;
+	}
+	a->next = c->adds;
+	c->adds = a;
+	d->nadds++;
+}
+
+/* IMPORT's answer: the archive's paths, one per line, in DATA frames,
+ * then OK. */
+static int put_import_ok(struct buf *out, uint32_t id, const struct db_list *paths)
+{
+	struct buf chunk = BUF_INIT(PROTO_FRAME_MAX);
+	int r = 0;
+
+	for (size_t i = 0; i < paths->n && r == 0; i++) {
+		size_t n = strlen(paths->v[i]) + 1;
+
+		if (chunk.len + n > PROTO_FRAME_MAX) {
+			r = proto_put_frame(out, PROTO_DATA, 0, id, chunk.data, chunk.len);
+			buf_reset(&chunk);
+		}
+		if (r == 0)
+			r = buf_printf(&chunk, "%s\n", paths->v[i]);
+	}
+	if (r == 0)
+		r = proto_put_frame(out, PROTO_DATA, PROTO_F_END, id, chunk.data, chunk.len);
+	if (r == 0)
+		r = proto_put_frame(out, PROTO_OK, 0, id, NULL, 0);
+	buf_release(&chunk);
+	return r;
+}
+
 static void handle_add(struct daemon *d, struct client *c, const struct proto_frame *f)
 {
 	struct proto_add_nar q;
@@ -1237,29 +1530,54 @@ static void handle_add(struct daemon *d, struct client *c, const struct proto_fr
 			goto out;
 		}
 	}
-	a->d = d;
-	a->c = c;
-	a->id = f->id;
 	a->q = q;
 	memset(&q, 0, sizeof(q));
-	pthread_mutex_init(&a->mu, NULL);
-	pthread_cond_init(&a->cv, NULL);
-	if ((r = pthread_create(&a->th, NULL, add_main, a)) != 0) {
-		errno = r;
-		err_sys(ERR_INTERNAL, "add nar: cannot start a thread");
-		send_error(c, f->id, ERR_INTERNAL, err_msg());
-		pthread_mutex_destroy(&a->mu);
-		pthread_cond_destroy(&a->cv);
-		proto_add_nar_release(&a->q);
-		goto out;
-	}
-	a->next = c->adds;
-	c->adds = a;
-	d->nadds++;
+	add_start(d, c, f->id, a);
 	a = NULL;
 out:
 	free(a);
 	proto_add_nar_release(&q);
+}
+
+/* IMPORT: the archive arrives in DATA frames and goes to import_run on a
+ * thread of its own, as ADD_NAR's NAR does. */
+static void handle_import(struct daemon *d, struct client *c, const struct proto_frame *f)
+{
+	struct dadd *a;
+	char msg[128];
+	uint64_t flags;
+	int r;
+
+	if ((r = proto_u64_frame_get(f, PROTO_IMPORT, &flags)) != 0) {
+		send_error(c, f->id, r, err_msg());
+		return;
+	}
+	if (flags & ~(uint64_t)(PROTO_IMPORT_NIX | PROTO_IMPORT_TRUSTED)) {
+		snprintf(msg, sizeof(msg), "import: unknown flags 0x%llx",
+			 (unsigned long long)flags);
+		send_error(c, f->id, ERR_FORMAT, msg);
+		return;
+	}
+	if ((flags & PROTO_IMPORT_TRUSTED) && !(flags & PROTO_IMPORT_NIX)) {
+		send_error(c, f->id, ERR_INVALID,
+			   "import: a yonder archive is always checked against the ACL (trusted "
+			   "goes with the Nix format only)");
+		return;
+	}
+	if (d->nadds >= MAX_ADDS) {
+		snprintf(msg, sizeof(msg),
+			 "import: the daemon is receiving %d items already; try again later",
+			 MAX_ADDS);
+		send_error(c, f->id, ERR_TOOBIG, msg);
+		return;
+	}
+	if (!(a = calloc(1, sizeof(*a)))) {
+		send_error(c, f->id, ERR_NOMEM, "out of memory");
+		return;
+	}
+	a->import = true;
+	a->iflags = flags;
+	add_start(d, c, f->id, a);
 }
 
 /* An ADD_NAR thread ended or drained its queue. */
@@ -1300,7 +1618,9 @@ static void on_wake(struct ev_loop *l, struct ev_io *w, unsigned events)
 				continue;
 			if (a->r != 0)
 				send_error(c, a->id, a->r, a->msg ? a->msg : "add nar failed");
-			else if (proto_put_frame(&c->out, PROTO_OK, 0, a->id, NULL, 0) != 0)
+			else if ((a->import
+				      ? put_import_ok(&c->out, a->id, &a->paths)
+				      : proto_put_frame(&c->out, PROTO_OK, 0, a->id, NULL, 0)) != 0)
 				out_failed(c);
 			add_free(a, false);
 		}
@@ -1379,7 +1699,9 @@ static void handle_frame(struct daemon *d, struct client *c, const struct proto_
 		if (fw)
 			follow_end(d, fw, ENGINE_ST_CANCELLED);
 		if (a) {
-			send_error(c, f->id, ERR_INVALID, "add nar: cancelled by the client");
+			send_error(c, f->id, ERR_INVALID,
+				   a->import ? "import: cancelled by the client"
+					     : "add nar: cancelled by the client");
 			add_free(a, true);
 		}
 		return;
@@ -1402,6 +1724,10 @@ static void handle_frame(struct daemon *d, struct client *c, const struct proto_
 	case PROTO_ADD_NAR: handle_add(d, c, f); break;
 	case PROTO_QUERY_PATH_INFO: handle_query(d, c, f); break;
 	case PROTO_FOLLOW_LOG: handle_follow(d, c, f); break;
+	case PROTO_DELETE: handle_delete(d, c, f); break;
+	case PROTO_GC: handle_gc(d, c, f); break;
+	case PROTO_ADD_SIGS: handle_add_sigs(d, c, f); break;
+	case PROTO_IMPORT: handle_import(d, c, f); break;
 	default:
 		snprintf(msg, sizeof(msg), "%s (0x%04x) is not a request",
 			 proto_op_name(f->op) ? proto_op_name(f->op) : "?", f->op);
@@ -1779,6 +2105,16 @@ int daemon_run(struct store *s, const struct daemon_opts *o)
 	bool explicit_ = o->socket != NULL;
 	int r;
 
+	/* Every temporary of an IMPORT holds a lock file open until its
+	 * commit: allow as many open files as the hard limit does. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	d.eo.max_jobs = o->max_jobs;
 	d.eo.max_tries = o->max_tries;
 	d.eo.keep_going = true;

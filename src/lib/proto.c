@@ -36,6 +36,10 @@ static const struct {
     {PROTO_QUERY_PATH_INFO, "query-path-info"},
     {PROTO_FOLLOW_LOG, "follow-log"},
     {PROTO_STATUS, "status"},
+    {PROTO_DELETE, "delete"},
+    {PROTO_GC, "gc"},
+    {PROTO_ADD_SIGS, "add-sigs"},
+    {PROTO_IMPORT, "import-archive"},
     {PROTO_EV_BUILD_STARTED, "build-started"},
     {PROTO_EV_BUILD_FINISHED, "build-finished"},
     {PROTO_EV_LOG_LINE, "log-line"},
@@ -1173,29 +1177,88 @@ int proto_follow_get(const struct proto_frame *f, char **drv, uint64_t *flags)
 	return 0;
 }
 
-int proto_ok_u64_put(struct buf *b, uint32_t id, uint64_t v)
+int proto_u64_frame_put(struct buf *b, unsigned op, uint32_t id, uint64_t v)
 {
 	size_t start;
 	int r;
 
-	if ((r = proto_frame_begin(b, PROTO_OK, 0, id, &start)) != 0)
+	if ((r = proto_frame_begin(b, op, 0, id, &start)) != 0)
 		return r;
 	if ((r = proto_put_u64(b, v)) != 0 || (r = proto_frame_end(b, start)) != 0)
 		frame_abort(b, start);
 	return r;
 }
 
-int proto_ok_u64_get(const struct proto_frame *f, uint64_t *v)
+int proto_u64_frame_get(const struct proto_frame *f, unsigned op, uint64_t *v)
 {
 	struct proto_in in;
 	int r;
 
-	if ((r = expect_op(f, PROTO_OK)) != 0)
+	if ((r = expect_op(f, op)) != 0)
 		return r;
 	proto_in_init(&in, f);
 	if ((r = proto_get_u64(&in, v)) != 0 || (r = proto_get_end(&in)) != 0)
-		return err_prefix(r, "ok");
+		return err_prefix(r, "%s", proto_op_name(op));
 	return 0;
+}
+
+int proto_ok_u64_put(struct buf *b, uint32_t id, uint64_t v)
+{
+	return proto_u64_frame_put(b, PROTO_OK, id, v);
+}
+
+int proto_ok_u64_get(const struct proto_frame *f, uint64_t *v)
+{
+	return proto_u64_frame_get(f, PROTO_OK, v);
+}
+
+int proto_add_sigs_put(struct buf *b, uint32_t id, const struct proto_add_sigs *q)
+{
+	size_t start;
+	int r;
+
+	if ((r = proto_frame_begin(b, PROTO_ADD_SIGS, 0, id, &start)) != 0)
+		return r;
+	if ((r = proto_put_str(b, q->path)) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)q->sigs, q->nsigs)) != 0 ||
+	    (r = proto_put_strv(b, (const char *const *)q->keys, q->nkeys)) != 0 ||
+	    (r = proto_frame_end(b, start)) != 0)
+		frame_abort(b, start);
+	return r;
+}
+
+int proto_add_sigs_get(struct proto_add_sigs *q, const struct proto_frame *f)
+{
+	struct proto_in in;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	if ((r = expect_op(f, PROTO_ADD_SIGS)) != 0)
+		return r;
+	proto_in_init(&in, f);
+	if ((r = proto_get_str(&in, &q->path, PROTO_PATH_MAX)) != 0 ||
+	    (r = proto_get_strv(&in, &q->sigs, &q->nsigs, PROTO_SIGS_MAX, PROTO_SIG_MAX)) != 0 ||
+	    (r = proto_get_strv(&in, &q->keys, &q->nkeys, PROTO_SIGS_MAX, PROTO_SIG_MAX)) != 0 ||
+	    (r = proto_get_end(&in)) != 0) {
+		proto_add_sigs_release(q);
+		return err_prefix(r, "add sigs");
+	}
+	if (q->nsigs == 0 || q->nkeys == 0) {
+		proto_add_sigs_release(q);
+		return err_set(ERR_FORMAT, "add sigs: no %s given",
+			       q->nsigs == 0 ? "signature" : "key");
+	}
+	return 0;
+}
+
+void proto_add_sigs_release(struct proto_add_sigs *q)
+{
+	free(q->path);
+	if (q->sigs)
+		proto_strv_free(q->sigs, q->nsigs);
+	if (q->keys)
+		proto_strv_free(q->keys, q->nkeys);
+	memset(q, 0, sizeof(*q));
 }
 
 /* ---- The remote protocol (issue 6): payloads of ops 0x03xx.  Kept

@@ -60,7 +60,11 @@ enum proto_op {
 	PROTO_ADD_NAR = 0x0102,
 	PROTO_QUERY_PATH_INFO = 0x0103,
 	PROTO_FOLLOW_LOG = 0x0104,
-	PROTO_STATUS = 0x0105, /* the build machines' state (yonder offload status) */
+	PROTO_STATUS = 0x0105,   /* the build machines' state (yonder offload status) */
+	PROTO_DELETE = 0x0106,   /* strv paths → OK (empty) */
+	PROTO_GC = 0x0107,       /* empty → OK strv (what was removed) */
+	PROTO_ADD_SIGS = 0x0108, /* struct proto_add_sigs → OK (empty) */
+	PROTO_IMPORT = 0x0109,   /* u64 flags, then DATA: an archive → OK strv (its paths) */
 	/* daemon events, server → client, id = the request they belong to */
 	PROTO_EV_BUILD_STARTED = 0x0201,
 	PROTO_EV_BUILD_FINISHED = 0x0202,
@@ -335,6 +339,30 @@ int proto_follow_get(const struct proto_frame *f, char **drv, uint64_t *flags);
 /* An OK whose payload is one u64 (FOLLOW_LOG's status). */
 int proto_ok_u64_put(struct buf *b, uint32_t id, uint64_t v);
 int proto_ok_u64_get(const struct proto_frame *f, uint64_t *v);
+/* A frame of op OP whose payload is one u64 (IMPORT's flags). */
+int proto_u64_frame_put(struct buf *b, unsigned op, uint32_t id, uint64_t v);
+int proto_u64_frame_get(const struct proto_frame *f, unsigned op, uint64_t *v);
+/* DELETE's request and GC's and IMPORT's OK are one strv of store paths:
+ * proto_r_paths_put / proto_r_paths_get below. */
+/* ADD_SIGS: str path, strv sigs ("keyname:base64", 1 to PROTO_SIGS_MAX),
+ * strv keys (public keys "keyname:base64", 1 to PROTO_SIGS_MAX): each
+ * signature must verify, with the key of its name among KEYS, over the
+ * path's fingerprint. */
+#define PROTO_SIGS_MAX 64
+struct proto_add_sigs {
+	char *path;
+	char **sigs;
+	size_t nsigs;
+	char **keys;
+	size_t nkeys;
+};
+int proto_add_sigs_put(struct buf *b, uint32_t id, const struct proto_add_sigs *q);
+int proto_add_sigs_get(struct proto_add_sigs *q, const struct proto_frame *f);
+void proto_add_sigs_release(struct proto_add_sigs *q);
+/* IMPORT's flags: the stream is `nix-store --export`'s format (else
+ * yonder's); its items are accepted unsigned (only with the Nix format). */
+#define PROTO_IMPORT_NIX     0x1u
+#define PROTO_IMPORT_TRUSTED 0x2u
 
 /* ---- The remote protocol (issue 6): the daemon (client) and `yonder
  * serve --stdio` on a build machine (server).  doc/PROTOCOL.md, section

@@ -294,6 +294,59 @@ static void test_sched_cancel(void)
 	sched_free(s);
 }
 
+/* DELETE, GC, ADD_SIGS and IMPORT. */
+static void test_writes(void)
+{
+	char *sigs[] = {"k:c2ln"}, *keys[] = {"k:a2V5"};
+	struct proto_add_sigs q = {"/s/aaaa-x", sigs, 1, keys, 1}, g;
+	struct proto_decoder d;
+	struct proto_frame f;
+	struct buf b = BUF_INIT(1 << 20);
+	uint64_t flags;
+
+	ok(proto_add_sigs_put(&b, 3, &q) == 0 && one_frame(&d, &b, &f) == 0 &&
+	       f.op == PROTO_ADD_SIGS && proto_add_sigs_get(&g, &f) == 0 &&
+	       !strcmp(g.path, q.path) && g.nsigs == 1 && !strcmp(g.sigs[0], sigs[0]) &&
+	       g.nkeys == 1 && !strcmp(g.keys[0], keys[0]),
+	   "ADD_SIGS: round trip");
+	proto_add_sigs_release(&g);
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	q.nsigs = 0;
+	ok(proto_add_sigs_put(&b, 3, &q) == 0 && one_frame(&d, &b, &f) == 0 &&
+	       proto_add_sigs_get(&g, &f) == ERR_FORMAT &&
+	       !strcmp(err_msg(), "add sigs: no signature given") && !g.path && !g.keys,
+	   "ADD_SIGS: no signature is refused, nothing kept (%s)", err_msg());
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	proto_put_frame(&b, PROTO_ADD_SIGS, 0, 3, "\x02\0\0\0ab\x20\0\0\0", 10);
+	ok(one_frame(&d, &b, &f) == 0 && proto_add_sigs_get(&g, &f) == ERR_FORMAT &&
+	       strstr(err_msg(), "add sigs: bad list length at payload byte 6"),
+	   "ADD_SIGS: a list longer than the payload is refused (%s)", err_msg());
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	ok(proto_u64_frame_put(&b, PROTO_IMPORT, 4, PROTO_IMPORT_NIX) == 0 &&
+	       one_frame(&d, &b, &f) == 0 && proto_u64_frame_get(&f, PROTO_IMPORT, &flags) == 0 &&
+	       flags == PROTO_IMPORT_NIX,
+	   "IMPORT: round trip of its flags");
+	ok(proto_u64_frame_get(&f, PROTO_GC, &flags) == ERR_FORMAT &&
+	       strstr(err_msg(), "expected a gc frame, got import-archive (0x0109)"),
+	   "…read as another op: refused (%s)", err_msg());
+	proto_decoder_release(&d);
+	buf_reset(&b);
+	proto_put_frame(&b, PROTO_IMPORT, 0, 4, "\1\0\0", 3);
+	ok(one_frame(&d, &b, &f) == 0 &&
+	       proto_u64_frame_get(&f, PROTO_IMPORT, &flags) == ERR_FORMAT &&
+	       strstr(err_msg(), "import-archive: truncated integer at payload byte 0"),
+	   "IMPORT: truncated flags refused (%s)", err_msg());
+	proto_decoder_release(&d);
+	buf_release(&b);
+	ok(proto_op_name(PROTO_DELETE) && proto_op_name(PROTO_GC) &&
+	       proto_op_name(PROTO_ADD_SIGS) && proto_op_name(PROTO_IMPORT) &&
+	       !proto_op_name(0x01ff),
+	   "the four new ops are known to the decoder, 0x01ff is not");
+}
+
 int main(void)
 {
 	test_build();
@@ -303,5 +356,6 @@ int main(void)
 	test_query_ok();
 	test_add_follow();
 	test_sched_cancel();
+	test_writes();
 	return tap_done();
 }

@@ -69,8 +69,8 @@ case('unknown-op', frame(0x7777, ''),
      'unknown-op.bin: byte 0: unknown operation 0x7777');
 case('unknown-op-zero', "\0" x 12,
      'unknown-op-zero.bin: byte 0: unknown operation 0x0000');
-case('unknown-op-after-hello', $HELLO . frame(0x0107, u64(1), id => 9),
-     'unknown-op-after-hello.bin: byte ' . length($HELLO) . ': unknown operation 0x0107');
+case('unknown-op-after-hello', $HELLO . frame(0x01ff, u64(1), id => 9),
+     'unknown-op-after-hello.bin: byte ' . length($HELLO) . ': unknown operation 0x01ff');
 case('unknown-flags', frame(5, 'x', flags => 0x8001, id => 1),
      'unknown-flags.bin: byte 0: unknown flags 0x8001 in a data frame');
 

@@ -59,6 +59,7 @@ struct ent {
 	size_t machine; /* where it runs */
 	unsigned tries; /* transient failures so far */
 	uint64_t wake;  /* J_PARKED: when to try again (SCHED_NO_WAKE: on an end) */
+	bool said_wait; /* told its users why it waits (once) */
 	struct rjob *rj;
 	bool in_done;           /* IN computed */
 	struct db_list incl;    /* its input closure (owns the paths of IN) */
@@ -827,6 +828,38 @@ static void inputs_of(struct engine *e, struct ent *x)
 	db_list_release(&roots);
 }
 
+static void remote_log(void *ctx, void *tag, const void *p, size_t n);
+
+/* X waits, and not merely for a slot of a busy machine (that is the
+ * normal queue, shown by the progress line): its log says once why no
+ * machine takes it now (down, overloaded, short of space), so that a
+ * client not on a terminal does not wait in silence. */
+static void say_waiting(struct engine *e, struct ent *x, const struct sched_request *rq,
+			uint64_t now)
+{
+	struct sched_choice c = SCHED_CHOICE_INIT;
+	struct buf b = BUF_INIT(16384);
+	int r;
+
+	if (x->said_wait || sched_explain(offloader_pool(e->off), rq, now, &c) != 0)
+		return;
+	for (size_t i = 0; i < c.nrows; i++)
+		if (c.rows[i].why == SCHED_WHY_BUSY || c.rows[i].why == SCHED_WHY_PROBING) {
+			sched_choice_release(&c);
+			return;
+		}
+	r = buf_printf(&b, "yonder: no machine can take '%s' now; it waits:\n", x->path);
+	for (size_t i = 0; r == 0 && i < c.nrows; i++)
+		if (sched_why_may_fit(c.rows[i].why))
+			r = buf_printf(&b, "  %s: %s\n", c.rows[i].name, c.rows[i].text);
+	if (r == 0) {
+		x->said_wait = true;
+		remote_log(e, &(struct rjob){x, NULL}, b.data, b.len);
+	}
+	buf_release(&b);
+	sched_choice_release(&c);
+}
+
 /* Where X runs (its locks held, its outputs not valid): 0 locally (a
  * slot of the local machine taken), 1 when it was handed to a worker or
  * parked (its locks released), or a negative code (no machine can ever
@@ -873,6 +906,7 @@ static int pick(struct engine *e, struct ent *x)
 		sched_choice_release(&c);
 		unlock_all(e, x);
 		x->state = J_PARKED;
+		say_waiting(e, x, &rq, now);
 		return 1;
 	}
 	x->machine = c.machine;

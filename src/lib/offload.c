@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "io.h"
 #include "proto.h"
 #include "remote.h"
+#include "sched_pick.h"
 #include "store.h"
 
 #define QUERY_BATCH 4096
@@ -155,6 +157,21 @@ static int final_frame(struct remote_chan *c, uint32_t id, const char *what, str
 	}
 }
 
+/* Appends "; that is: FMT…" to the current message (with code R). */
+static void explain(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void explain(int r, const char *fmt, ...)
+{
+	char *was = strdup(err_msg()), more[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(more, sizeof(more), fmt, ap);
+	va_end(ap);
+	if (was)
+		err_set(r, "%s; that is: %s", was, more);
+	free(was);
+}
+
 static int query_missing(struct remote_chan *c, const struct db_list *need, struct db_list *missing)
 {
 	struct buf b = BUF_INIT(PROTO_FRAME_MAX + PROTO_HDR_LEN);
@@ -208,8 +225,14 @@ static int upload(struct remote_chan *c, struct store *s, const struct db_list *
 		return r;
 	if (r == 0 && xr != 0)
 		return xr; /* a truncated stream was sent: the machine refuses it */
-	if ((r = final_frame(c, ID_IMPORT, "the machine refused the upload", &f)) != 0)
+	if ((r = final_frame(c, ID_IMPORT, "the machine refused the upload", &f)) != 0) {
+		if (r == ERR_MISMATCH && strstr(err_msg(), "key in the ACL"))
+			explain(r,
+				"the ACL of %s does not hold our key '%s' (authorize our "
+				"signing-key.pub there with `yonder archive --authorize`)",
+				remote_welcome(c)->host, o->key ? o->key->name : "?");
 		return r;
+	}
 	res->uploaded = missing->n;
 	return 0;
 }
@@ -292,6 +315,12 @@ static int download(struct remote_chan *c, struct store *s, const struct db_list
 	res->down_bytes = src.bytes;
 	if (src.failed) {
 		r = err_set(src.code, "the download failed there: %s", src.msg);
+	} else if (r == ERR_MISMATCH && strstr(err_msg(), "key in the ACL")) {
+		err_prefix(r, "the download was refused here");
+		explain(r,
+			"our ACL %s does not hold the key of %s that signed it (authorize its "
+			"signing-key.pub here with `yonder archive --authorize`)",
+			o->acl_file ? o->acl_file : "", remote_welcome(c)->host);
 	} else if (r != 0) {
 		err_prefix(r, "the download was refused here");
 	} else if ((fr = final_frame(c, ID_EXPORT, "the download failed there", &f)) != 0) {
@@ -329,6 +358,15 @@ int offload_build(struct remote *rm, struct store *s, const char *drv_path,
 	res->cores = (unsigned)remote_welcome(c)->cores;
 	res->load = (double)remote_welcome(c)->load_milli / 1000.0;
 	res->free = remote_welcome(c)->free_bytes;
+	if (res->free < SCHED_MIN_FREE) {
+		/* A transient failure: the scheduler, told its free space,
+		 * does not pick it again until that changes. */
+		r = err_set(ERR_TOOBIG,
+			    "%s: only %.1f MiB free in its store (%llu MiB needed): nothing sent",
+			    res->host, (double)res->free / 1048576.0,
+			    (unsigned long long)(SCHED_MIN_FREE >> 20));
+		goto out;
+	}
 	t = now_ms();
 	if ((r = query_missing(c, &need, &missing)) != 0)
 		goto out;

@@ -11,6 +11,7 @@
 
 #include "acl.h"
 #include "buf.h"
+#include "builder.h"
 #include "err.h"
 #include "machines.h"
 #include "pki.h"
@@ -18,14 +19,14 @@
 #include "sched_pick.h"
 #include "store.h"
 
-enum { M_LOG, M_END };
+enum { M_LOG, M_END, M_PROBE };
 
 struct msg {
 	int type;
 	void *tag;
 	size_t machine;
 	int rc;
-	char *text; /* M_END: the message; M_LOG: the chunk */
+	char *text; /* M_END, M_PROBE: the message; M_LOG: the chunk */
 	size_t n;
 	struct offload_result res;
 	struct msg *next;
@@ -41,6 +42,14 @@ struct slot {
 	pthread_t th;
 	pthread_cond_t cv;
 	bool started, busy, has_job, quit;
+	/* A probe (connect and handshake, to learn the machine's load and
+	 * free space before any build) was asked for / runs now. */
+	bool probe, probing;
+	/* The job came while the probe was running; PROBE_RC (with
+	 * PROBE_MSG) is how that probe ended. */
+	bool job_in_probe;
+	int probe_rc;
+	char *probe_msg;
 	char *drv;
 	struct offloader_job j;
 	void *tag;
@@ -61,6 +70,7 @@ struct offloader {
 	struct slot **slots;
 	size_t nslots;
 	int efd;
+	int64_t idle_ms; /* an unused session is closed after this long; 0: never */
 	pthread_mutex_t mu;
 	struct msg *head, *tail;
 };
@@ -108,6 +118,104 @@ static void slot_drop(struct slot *sl)
 	pthread_mutex_unlock(&sl->f->mu);
 }
 
+/* Connects the slot's session when it has none.  Under no lock. */
+static int slot_connect(struct slot *sl)
+{
+	struct offloader *f = sl->f;
+	struct remote *r = NULL;
+	int rc;
+
+	if (sl->r && !remote_connected(sl->r))
+		slot_drop(sl);
+	if (sl->r)
+		return 0;
+	rc = remote_connect(&r, sl->m, NULL);
+	pthread_mutex_lock(&f->mu);
+	sl->r = r;
+	if (sl->quit && r)
+		remote_abort(r);
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+/* The probe: a session and one handshake, reported as M_PROBE. */
+static void slot_probe(struct slot *sl)
+{
+	struct offloader *f = sl->f;
+	struct remote_chan *c = NULL;
+	struct msg *m = calloc(1, sizeof(*m));
+	int rc;
+
+	if ((rc = slot_connect(sl)) == 0 && (rc = remote_open(sl->r, store_dir(f->s), &c)) == 0) {
+		const struct proto_welcome *w = remote_welcome(c);
+
+		if (m) {
+			m->res.welcomed = true;
+			m->res.cores = (unsigned)w->cores;
+			m->res.load = (double)w->load_milli / 1000.0;
+			m->res.free = w->free_bytes;
+		}
+	}
+	if (rc < 0)
+		err_prefix(rc, "probing %s", sl->m->name);
+	remote_chan_free(c);
+	if (rc < 0 && sl->r)
+		slot_drop(sl);
+	pthread_mutex_lock(&f->mu);
+	sl->probing = false;
+	sl->probe_rc = rc;
+	free(sl->probe_msg);
+	sl->probe_msg = rc < 0 ? strdup(err_msg()) : NULL;
+	pthread_mutex_unlock(&f->mu);
+	if (!m)
+		return;
+	m->type = M_PROBE;
+	m->machine = sl->machine;
+	m->rc = rc;
+	if (rc < 0)
+		m->text = strdup(err_msg());
+	post(f, m);
+}
+
+/* Waits for work; closes the session once it has been idle for
+ * f->idle_ms.  Called and returns with f->mu held. */
+static void slot_wait(struct slot *sl)
+{
+	struct offloader *f = sl->f;
+	struct timespec dl;
+	bool armed = false;
+
+	while (!sl->has_job && !sl->probe && !sl->quit) {
+		if (!sl->r || f->idle_ms <= 0) {
+			pthread_cond_wait(&sl->cv, &f->mu);
+			armed = false;
+			continue;
+		}
+		if (!armed) {
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			dl.tv_sec += (time_t)(f->idle_ms / 1000);
+			dl.tv_nsec += (long)(f->idle_ms % 1000) * 1000000L;
+			if (dl.tv_nsec >= 1000000000L) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000L;
+			}
+			armed = true;
+		}
+		if (pthread_cond_timedwait(&sl->cv, &f->mu, &dl) == ETIMEDOUT && !sl->has_job &&
+		    !sl->probe && !sl->quit && sl->r) {
+			/* Idle for long enough: close it (a new one is made
+			 * for the next build). */
+			struct remote *r = sl->r;
+
+			sl->r = NULL;
+			pthread_mutex_unlock(&f->mu);
+			remote_free(r);
+			pthread_mutex_lock(&f->mu);
+			armed = false;
+		}
+	}
+}
+
 static void *slot_main(void *arg)
 {
 	struct slot *sl = arg;
@@ -117,15 +225,24 @@ static void *slot_main(void *arg)
 		struct offload_opts oo;
 		struct msg *m;
 		int rc;
+		bool fresh, after_probe;
 
 		pthread_mutex_lock(&f->mu);
-		while (!sl->has_job && !sl->quit)
-			pthread_cond_wait(&sl->cv, &f->mu);
+		slot_wait(sl);
+		if (sl->probe && !sl->quit) {
+			sl->probe = false;
+			sl->probing = true;
+			pthread_mutex_unlock(&f->mu);
+			slot_probe(sl);
+			continue;
+		}
 		if (!sl->has_job) {
 			pthread_mutex_unlock(&f->mu);
 			break;
 		}
 		sl->has_job = false;
+		after_probe = sl->job_in_probe;
+		sl->job_in_probe = false;
 		pthread_mutex_unlock(&f->mu);
 
 		m = calloc(1, sizeof(*m));
@@ -140,29 +257,35 @@ static void *slot_main(void *arg)
 		oo.log = slot_log;
 		oo.ctx = sl;
 		rc = 0;
-		if (!sl->s)
-			rc = store_open_at(&sl->s, store_dir(f->s), store_state_path(f->s));
-		if (rc == 0 && sl->r && !remote_connected(sl->r))
-			slot_drop(sl);
-		if (rc == 0 && !sl->r) {
-			struct remote *r = NULL;
-
-			rc = remote_connect(&r, sl->m, NULL);
-			pthread_mutex_lock(&f->mu);
-			sl->r = r;
-			if (sl->quit && r)
-				remote_abort(r);
-			pthread_mutex_unlock(&f->mu);
+		fresh = !sl->r || !remote_connected(sl->r);
+		if (after_probe && sl->probe_rc < 0) {
+			/* It was given while the probe was failing: that
+			 * failure is its own (no second connect timeout). */
+			rc = err_set(sl->probe_rc, "%s",
+				     sl->probe_msg ? sl->probe_msg : "the probe failed");
 		}
-		if (rc == 0 && m)
+		if (rc == 0 && !sl->s)
+			rc = store_open_at(&sl->s, store_dir(f->s), store_state_path(f->s));
+		if (rc == 0)
+			rc = slot_connect(sl);
+		if (rc == 0 && m) {
 			rc = offload_build(sl->r, sl->s, sl->drv, &oo, &m->res);
+			/* A warm session that turns out dead (the machine
+			 * restarted, the link went away meanwhile) is not the
+			 * build's failure: once more on a new session. */
+			if (rc < 0 && !fresh && !m->res.welcomed && !remote_connected(sl->r)) {
+				slot_drop(sl);
+				if ((rc = slot_connect(sl)) == 0)
+					rc = offload_build(sl->r, sl->s, sl->drv, &oo, &m->res);
+			}
+		}
 		if (rc < 0 && sl->r)
 			slot_drop(sl); /* it may be broken: a fresh one next time */
 		if (m) {
 			m->type = M_END;
 			m->tag = sl->tag;
 			m->machine = sl->machine;
-			m->rc = m ? rc : ERR_NOMEM;
+			m->rc = rc;
 			if (rc != 0)
 				m->text = strdup(err_msg());
 		}
@@ -211,6 +334,80 @@ static int keep_set(struct offloader *f, struct machines *ms)
 	return 0;
 }
 
+/* A new slot of machine I, its thread started.  NULL (and a message) on
+ * failure. */
+static struct slot *slot_new(struct offloader *f, size_t i)
+{
+	struct slot **v = realloc(f->slots, (f->nslots + 1) * sizeof(*v));
+	struct slot *sl;
+	pthread_condattr_t ca;
+
+	if (v)
+		f->slots = v;
+	if (!v || !(sl = calloc(1, sizeof(*sl)))) {
+		err_set(ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	sl->f = f;
+	sl->machine = i;
+	/* The idle timeout is measured on the monotonic clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sl->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	sl->m = f->decl[i];
+	if (pthread_create(&sl->th, NULL, slot_main, sl) != 0) {
+		pthread_cond_destroy(&sl->cv);
+		free(sl);
+		err_set(ERR_INTERNAL, "cannot start a thread for %s", f->decl[i]->name);
+		return NULL;
+	}
+	sl->started = true;
+	f->slots[f->nslots++] = sl;
+	return sl;
+}
+
+/* Every machine with no slot yet gets one that connects at once and
+ * reports the machine's load and free space (M_PROBE), so that the first
+ * build already knows them, and finds the session warm.  A machine that
+ * cannot be probed is not an error here: the probe's failure marks it
+ * down when drained. */
+static void probe_new_machines(struct offloader *f)
+{
+	for (size_t i = 1; i < f->ndecl; i++) {
+		struct slot *sl = NULL;
+
+		if (!f->decl[i])
+			continue;
+		for (size_t k = 0; k < f->nslots && !sl; k++)
+			if (f->slots[k]->machine == i)
+				sl = f->slots[k];
+		if (sl || !(sl = slot_new(f, i)))
+			continue;
+		pthread_mutex_lock(&f->mu);
+		sl->probe = true;
+		pthread_cond_signal(&sl->cv);
+		pthread_mutex_unlock(&f->mu);
+	}
+}
+
+/* YONDER_OFFLOAD_IDLE_TIMEOUT: seconds (a decimal number) an unused
+ * session stays open; 0: for ever. */
+static int64_t idle_timeout_ms(void)
+{
+	const char *e = getenv("YONDER_OFFLOAD_IDLE_TIMEOUT");
+	char *end;
+	double v;
+
+	if (!e || !*e)
+		return OFFLOADER_IDLE_MS;
+	errno = 0;
+	v = strtod(e, &end);
+	if (errno || *end || !(v >= 0) || v > 1e7)
+		return OFFLOADER_IDLE_MS;
+	return (int64_t)(v * 1000.0);
+}
+
 int offloader_new(struct offloader **out, struct store *s, const struct sched_local *l,
 		  struct machines *ms, const struct offloader_opts *o)
 {
@@ -246,6 +443,8 @@ int offloader_new(struct offloader **out, struct store *s, const struct sched_lo
 		offloader_free(f);
 		return r;
 	}
+	f->idle_ms = idle_timeout_ms();
+	probe_new_machines(f);
 	*out = f;
 	return 0;
 }
@@ -262,8 +461,10 @@ void offloader_free(struct offloader *f)
 		pthread_mutex_lock(&f->mu);
 		sl->quit = true;
 		/* A build under way ends now (a transient failure there:
-		 * nothing of it is registered on either side). */
-		if (sl->busy && sl->r)
+		 * nothing of it is registered on either side); an idle
+		 * session is cut too, so that no goodbye waits on a dead
+		 * link. */
+		if (sl->r)
 			remote_abort(sl->r);
 		pthread_cond_signal(&sl->cv);
 		pthread_mutex_unlock(&f->mu);
@@ -271,6 +472,7 @@ void offloader_free(struct offloader *f)
 			pthread_join(sl->th, NULL);
 		pthread_cond_destroy(&sl->cv);
 		free(sl->drv);
+		free(sl->probe_msg);
 		free(sl);
 	}
 	free(f->slots);
@@ -305,7 +507,10 @@ int offloader_reload(struct offloader *f, struct machines *ms)
 		return r;
 	for (size_t i = 0; i < f->ndecl; i++)
 		f->decl[i] = NULL;
-	return set_decl(f, ms);
+	if ((r = set_decl(f, ms)) != 0)
+		return r;
+	probe_new_machines(f);
+	return 0;
 }
 
 struct sched_pool *offloader_pool(struct offloader *f)
@@ -338,32 +543,12 @@ int offloader_start(struct offloader *f, size_t i, const char *drv, const struct
 		if (f->slots[k]->machine == i && !f->slots[k]->busy)
 			sl = f->slots[k];
 	pthread_mutex_unlock(&f->mu);
-	if (!sl) {
-		struct slot **v = realloc(f->slots, (f->nslots + 1) * sizeof(*v));
-
-		if (!v || !(sl = calloc(1, sizeof(*sl)))) {
-			if (v)
-				f->slots = v;
-			free(d);
-			return err_set(ERR_NOMEM, "out of memory");
-		}
-		f->slots = v;
-		sl->f = f;
-		sl->machine = i;
-		pthread_cond_init(&sl->cv, NULL);
-		sl->m = f->decl[i];
-		if (pthread_create(&sl->th, NULL, slot_main, sl) != 0) {
-			pthread_cond_destroy(&sl->cv);
-			free(sl);
-			free(d);
-			return err_set(ERR_INTERNAL, "cannot start a thread for %s",
-				       f->decl[i]->name);
-		}
-		sl->started = true;
-		f->slots[f->nslots++] = sl;
+	if (!sl && !(sl = slot_new(f, i))) {
+		free(d);
+		return ERR_NOMEM;
 	}
 	pthread_mutex_lock(&f->mu);
-	if (sl->m != f->decl[i] && sl->r) {
+	if (sl->m != f->decl[i] && sl->r && !sl->probe && !sl->probing) {
 		/* Its declaration changed (SIGHUP): a new session (the slot
 		 * is idle: its thread does not use it). */
 		remote_free(sl->r);
@@ -375,9 +560,26 @@ int offloader_start(struct offloader *f, size_t i, const char *drv, const struct
 	sl->tag = tag;
 	sl->busy = true;
 	sl->has_job = true;
+	sl->job_in_probe = sl->probe || sl->probing;
 	pthread_cond_signal(&sl->cv);
 	pthread_mutex_unlock(&f->mu);
 	return 0;
+}
+
+/* A probe's end: what the machine reported, or its failure, into the
+ * pool. */
+static void probe_end(struct offloader *f, const struct msg *m)
+{
+	uint64_t now = (uint64_t)builder_now_ms();
+
+	if (m->machine >= sched_pool_size(f->pool))
+		return;
+	if (m->rc < 0) {
+		sched_machine_failed(f->pool, m->machine, now, m->text ? m->text : "probe failed");
+		return;
+	}
+	sched_machine_report(f->pool, m->machine, now, m->res.load, m->res.cores, m->res.free);
+	sched_machine_ok(f->pool, m->machine);
 }
 
 void offloader_drain(struct offloader *f, const struct offloader_hooks *h)
@@ -399,6 +601,8 @@ void offloader_drain(struct offloader *f, const struct offloader_hooks *h)
 			h->log(h->ctx, m->tag, m->text, m->n);
 		else if (m->type == M_END && h->end)
 			h->end(h->ctx, m->tag, m->machine, m->rc, m->text ? m->text : "", &m->res);
+		else if (m->type == M_PROBE)
+			probe_end(f, m);
 		free(m->text);
 		free(m);
 		m = n;

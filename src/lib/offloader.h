@@ -26,6 +26,11 @@ struct buf;
 
 struct offloader;
 
+/* An unused SSH session is closed after this long (the environment
+ * variable YONDER_OFFLOAD_IDLE_TIMEOUT, in seconds, overrides it; 0 keeps
+ * sessions for ever). */
+#define OFFLOADER_IDLE_MS 120000
+
 struct offloader_opts {
 	const char *secret_file; /* signs uploads */
 	const char *acl_file;    /* checks downloads */

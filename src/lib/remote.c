@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +29,10 @@ struct remote {
 	char host_key[300];
 	const char *command;
 	int io_timeout_ms;
+	/* An I/O error or a timeout happened: the socket is shut down, so
+	 * that nothing libssh does later (closing a channel, disconnecting)
+	 * can block on a dead link; the session is only freed. */
+	bool broken;
 };
 
 struct remote_chan {
@@ -151,6 +157,9 @@ int remote_connect(struct remote **out, const struct machine *m, const struct re
 		free(r);
 		return err_set(ERR_NOMEM, "out of memory");
 	}
+	/* Writing to a connection the peer closed (or remote_abort shut
+	 * down) must fail, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	r->m = m;
 	r->command = o && o->command ? o->command : REMOTE_COMMAND;
 	r->io_timeout_ms = o && o->io_timeout_ms > 0 ? o->io_timeout_ms : REMOTE_IO_TIMEOUT_MS;
@@ -181,6 +190,18 @@ int remote_connect(struct remote **out, const struct machine *m, const struct re
 	if (ssh_connect(r->s) != SSH_OK) {
 		rc = err_set(ERR_IO, "cannot connect to %s: %s", r->name, ssh_get_error(r->s));
 		goto fail;
+	}
+	{
+		/* Data sent and not acknowledged for this long (a link cut
+		 * while we send) fails the socket, and so every libssh call
+		 * blocked on it: libssh's own timeouts apply per wait and
+		 * may add up. */
+		unsigned ut = (unsigned)(r->io_timeout_ms > 10000 ? r->io_timeout_ms - 5000
+								  : r->io_timeout_ms);
+		int fd = ssh_get_fd(r->s);
+
+		if (fd >= 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
 	}
 	if (ssh_get_server_publickey(r->s, &k) != SSH_OK) {
 		rc = err_set(ERR_IO, "%s: no host key: %s", r->name, ssh_get_error(r->s));
@@ -221,7 +242,7 @@ void remote_free(struct remote *r)
 {
 	if (!r)
 		return;
-	if (ssh_is_connected(r->s))
+	if (!r->broken && ssh_is_connected(r->s))
 		ssh_disconnect(r->s);
 	ssh_free(r->s);
 	free(r);
@@ -239,8 +260,22 @@ const char *remote_host_key(const struct remote *r)
 
 bool remote_connected(const struct remote *r)
 {
-	return ssh_is_connected(r->s) != 0;
+	return !r->broken && ssh_is_connected(r->s) != 0;
 }
+
+/* The connection failed: no more I/O on it (libssh would flush what it
+ * still holds, for its whole timeout per packet, on a link that is gone). */
+static void set_broken(struct remote *r)
+{
+	int fd = ssh_get_fd(r->s);
+
+	r->broken = true;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+/* ERR_IO with a message, the session marked broken. */
+#define LOST(r, ...) (set_broken(r), err_set(ERR_IO, __VA_ARGS__))
 
 void remote_abort(struct remote *r)
 {
@@ -304,13 +339,13 @@ int remote_recv(struct remote_chan *c, struct proto_frame *f)
 			int p = ssh_channel_poll_timeout(c->ch, 200, 0);
 
 			if (p == SSH_ERROR || !ssh_is_connected(c->r->s))
-				return err_set(ERR_IO, "connection to %s lost: %s", c->r->name,
-					       ssh_get_error(c->r->s));
+				return LOST(c->r, "connection to %s lost: %s", c->r->name,
+					    ssh_get_error(c->r->s));
 			if (p > 0) {
 				n = ssh_channel_read_nonblocking(c->ch, c->tmp, (uint32_t)want, 0);
 				if (n == SSH_ERROR)
-					return err_set(ERR_IO, "connection to %s lost: %s",
-						       c->r->name, ssh_get_error(c->r->s));
+					return LOST(c->r, "connection to %s lost: %s", c->r->name,
+						    ssh_get_error(c->r->s));
 				if (n > 0)
 					break;
 			}
@@ -319,9 +354,9 @@ int remote_recv(struct remote_chan *c, struct proto_frame *f)
 			    ssh_channel_is_closed(c->ch))
 				return ended(c);
 			if (now_ms() >= deadline)
-				return err_set(ERR_IO,
-					       "connection to %s lost: nothing received for %d ms",
-					       c->r->name, c->r->io_timeout_ms);
+				return LOST(c->r,
+					    "connection to %s lost: nothing received for %d ms",
+					    c->r->name, c->r->io_timeout_ms);
 		}
 		for (size_t off = 0, used; off < (size_t)n; off += used) {
 			if ((r = proto_decoder_feed(&c->dec, c->tmp + off, (size_t)n - off,
@@ -347,12 +382,11 @@ static int chan_write(struct remote_chan *c, const void *p, size_t n)
 		int w = ssh_channel_write(c->ch, q, k);
 
 		if (w == SSH_ERROR || !ssh_is_connected(c->r->s))
-			return err_set(ERR_IO, "connection to %s lost while sending: %s",
-				       c->r->name, ssh_get_error(c->r->s));
+			return LOST(c->r, "connection to %s lost while sending: %s", c->r->name,
+				    ssh_get_error(c->r->s));
 		if (w == 0)
-			return err_set(ERR_IO,
-				       "connection to %s lost: nothing could be sent for %d ms",
-				       c->r->name, c->r->io_timeout_ms);
+			return LOST(c->r, "connection to %s lost: nothing could be sent for %d ms",
+				    c->r->name, c->r->io_timeout_ms);
 		q += w;
 		n -= (size_t)w;
 	}
@@ -369,14 +403,20 @@ int remote_send(struct remote_chan *c, struct buf *b)
 
 int remote_send_fd(struct remote_chan *c, uint32_t id, int fd, uint64_t *sent)
 {
-	static unsigned char chunk[256 * 1024];
+	/* Not static: every slot of every machine uploads from its thread. */
+	enum { CHUNK = 256 * 1024 };
+	unsigned char *chunk = malloc(CHUNK);
 	struct buf b = BUF_INIT(PROTO_FRAME_MAX + PROTO_HDR_LEN);
 	bool stop = false;
 	int r = 0;
 
 	*sent = 0;
+	if (!chunk) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto drain;
+	}
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
+		ssize_t n = read(fd, chunk, CHUNK);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -399,14 +439,17 @@ int remote_send_fd(struct remote_chan *c, uint32_t id, int fd, uint64_t *sent)
 		if (remote_pending(c))
 			stop = true; /* the peer answered early: an error */
 	}
+drain:
 	buf_release(&b);
 	if (r != 0) {
 		/* Let the writer end: read and discard the rest. */
-		while (read(fd, chunk, sizeof(chunk)) > 0)
+		char tmp[4096];
+
+		while (read(fd, tmp, sizeof(tmp)) > 0)
 			;
-		return r;
 	}
-	return stop ? 1 : 0;
+	free(chunk);
+	return r != 0 ? r : stop ? 1 : 0;
 }
 
 int remote_open(struct remote *r, const char *store_dir, struct remote_chan **out)
@@ -425,7 +468,7 @@ int remote_open(struct remote *r, const char *store_dir, struct remote_chan **ou
 	buf_init(&c->err, 8192);
 	proto_decoder_init(&c->dec, r->name, 0);
 	if (!(c->ch = ssh_channel_new(r->s)) || ssh_channel_open_session(c->ch) != SSH_OK) {
-		rc = err_set(ERR_IO, "%s: cannot open a channel: %s", r->name, ssh_get_error(r->s));
+		rc = LOST(r, "%s: cannot open a channel: %s", r->name, ssh_get_error(r->s));
 		goto fail;
 	}
 	if (ssh_channel_request_exec(c->ch, r->command) != SSH_OK) {
@@ -474,7 +517,7 @@ void remote_chan_free(struct remote_chan *c)
 	if (!c)
 		return;
 	if (c->ch) {
-		if (ssh_channel_is_open(c->ch)) {
+		if (!c->r->broken && ssh_channel_is_open(c->ch)) {
 			ssh_channel_send_eof(c->ch);
 			ssh_channel_close(c->ch);
 		}

@@ -11,10 +11,14 @@
  *   - remote_open: a new channel on the authenticated session (a few ms,
  *     no new handshake), `yonder serve --stdio` run in it, HELLO/WELCOME;
  *     the machine is refused when its store directory is not ours.
- *   - Frames go both ways on the channel (proto.h); every blocking read or
- *     write gives up after REMOTE_IO_TIMEOUT_MS without progress (the
- *     server sends PING frames while it builds silently), so a half-open
- *     connection is found within 30 s.
+ *   - Frames go both ways on the channel (proto.h); every blocking read
+ *     gives up after REMOTE_IO_TIMEOUT_MS without a byte (the server sends
+ *     PING frames while it builds silently), and data sent that stays
+ *     unacknowledged for 5 s less fails the socket (TCP_USER_TIMEOUT), so
+ *     a cut link or a half-open connection is found within 30 s in every
+ *     phase.  After such a failure the session is broken: its socket is
+ *     shut down, remote_connected() is false, and freeing it or its
+ *     channels sends nothing.
  *
  * A struct remote is used by one thread at a time.  Every function
  * returns 0 (or 1 where said) or a negative ERR_* code with a message that

@@ -57,7 +57,7 @@ struct machines;
 #define SCHED_MEASURE_MIN_BYTES (1u << 20)       /* smaller uploads say little about bandwidth */
 #define SCHED_HELD_MAX          65536            /* store paths remembered per machine */
 #define SCHED_POOL_MAX          16384            /* machines ever loaded, local included */
-#define SCHED_REASON_MAX        256              /* bytes of a down reason kept, NUL included */
+#define SCHED_REASON_MAX        1024             /* bytes of a down reason kept, NUL included */
 #define SCHED_NO_WAKE           UINT64_MAX       /* no timer: only an event can unblock */
 
 #define SCHED_LOCAL 0 /* the index of the local machine */

@@ -36,15 +36,85 @@ struct serve {
 	int roots_fd;
 	char roots[PATH_MAX];
 	int64_t last_sent;
+	int out_flags; /* OUT's file status flags before we made it non-blocking */
+	unsigned char tmp[65536];
 };
+
+/* Waits until FD is ready for EVENTS, at most SERVE_IO_TIMEOUT_MS: 0, or
+ * ERR_IO when the time is up (the client is taken as gone: a half-open
+ * connection would keep this process, its locks and temporary roots for
+ * ever). */
+static int wait_fd(int fd, short events, const char *what)
+{
+	for (;;) {
+		struct pollfd p = {fd, events, 0};
+		int k = poll(&p, 1, SERVE_IO_TIMEOUT_MS);
+
+		if (k > 0)
+			return 0;
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return err_sys(ERR_IO, "%s: poll", what);
+		return err_set(ERR_IO, "%s: nothing could be %s for %d s: the client is gone", what,
+			       events == POLLIN ? "read" : "written", SERVE_IO_TIMEOUT_MS / 1000);
+	}
+}
 
 static int flush(struct serve *sv)
 {
-	int r = write_all(sv->out, sv->ob.data, sv->ob.len, "standard output");
+	const char *p = sv->ob.data;
+	size_t n = sv->ob.len;
+	int r = 0;
 
+	while (n > 0 && r == 0) {
+		ssize_t w = write(sv->out, p, n);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			r = wait_fd(sv->out, POLLOUT, "standard output");
+		} else {
+			r = err_sys(ERR_IO, "standard output: write");
+		}
+	}
 	buf_reset(&sv->ob);
 	sv->last_sent = builder_now_ms();
 	return r;
+}
+
+/* The next frame from the client: 1 and *F, 0 at a clean end of input, or
+ * an error (ERR_IO also when nothing came for SERVE_IO_TIMEOUT_MS). */
+static int recv_frame(struct serve *sv, struct proto_frame *f)
+{
+	for (;;) {
+		size_t want, used;
+		ssize_t n;
+		int r;
+
+		if ((r = proto_decoder_next(&sv->dec, f)) != 0)
+			return r;
+		if ((r = wait_fd(sv->in, POLLIN, "client")) != 0)
+			return r;
+		want = proto_decoder_want(&sv->dec);
+		n = read(sv->in, sv->tmp, want < sizeof(sv->tmp) ? want : sizeof(sv->tmp));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return err_sys(ERR_IO, "client: read");
+		if (n == 0)
+			return proto_decoder_finish(&sv->dec);
+		for (size_t off = 0; off < (size_t)n; off += used) {
+			if ((r = proto_decoder_feed(&sv->dec, sv->tmp + off, (size_t)n - off,
+						    &used)) != 0)
+				return r;
+			if (used == 0)
+				break; /* cannot happen: we read at most what the frame wants */
+		}
+	}
 }
 
 static int send_error(struct serve *sv, uint32_t id, int code)
@@ -59,9 +129,7 @@ static int send_error(struct serve *sv, uint32_t id, int code)
 
 static int next_frame(void *ctx, struct proto_frame *f)
 {
-	struct serve *sv = ctx;
-
-	return proto_recv(sv->in, &sv->dec, f);
+	return recv_frame(ctx, f);
 }
 
 /* Temporary roots: one file for this process, a path per line. */
@@ -126,7 +194,7 @@ static int handshake(struct serve *sv, const struct serve_opts *o)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
-	if ((r = proto_recv(sv->in, &sv->dec, &f)) <= 0) {
+	if ((r = recv_frame(sv, &f)) <= 0) {
 		r = r == 0 ? err_set(ERR_TRUNCATED, "client: no hello") : r;
 		if (r != ERR_IO)
 			send_error(sv, 0, r);
@@ -349,7 +417,7 @@ static int do_build(struct serve *sv, const struct proto_frame *f)
 
 					/* Only a PING may come now; the end of
 					 * input means the client is gone. */
-					if ((s = proto_recv(sv->in, &sv->dec, &g)) <= 0) {
+					if ((s = recv_frame(sv, &g)) <= 0) {
 						r = s ? s : err_set(ERR_TRUNCATED, "client gone");
 						break;
 					}
@@ -473,6 +541,9 @@ int serve_stdio(int in, int out, const struct serve_opts *o)
 	sv.in = in;
 	sv.out = out;
 	sv.roots_fd = -1;
+	/* Writes wait with a deadline (flush), not for ever. */
+	if ((sv.out_flags = fcntl(out, F_GETFL)) >= 0 && !(sv.out_flags & O_NONBLOCK))
+		fcntl(out, F_SETFL, sv.out_flags | O_NONBLOCK);
 	buf_init(&sv.ob, PROTO_FRAME_MAX + 2 * PROTO_HDR_LEN);
 	acl_init(&sv.acl);
 	proto_decoder_init(&sv.dec, "client", 0);
@@ -486,7 +557,7 @@ int serve_stdio(int in, int out, const struct serve_opts *o)
 	if ((r = handshake(&sv, o)) != 0)
 		goto out;
 	for (;;) {
-		if ((r = proto_recv(sv.in, &sv.dec, &f)) <= 0)
+		if ((r = recv_frame(&sv, &f)) <= 0)
 			break;
 		switch (f.op) {
 		case PROTO_R_PING:
@@ -520,5 +591,7 @@ out:
 	buf_release(&sv.ob);
 	acl_release(&sv.acl);
 	store_free(sv.s);
+	if (sv.out_flags >= 0 && !(sv.out_flags & O_NONBLOCK))
+		fcntl(out, F_SETFL, sv.out_flags);
 	return r;
 }

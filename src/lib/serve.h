@@ -18,6 +18,10 @@
 #define YONDER_SERVE_H
 
 #define SERVE_PING_MS 10000
+/* A read or write of the client that waits this long fails: the client is
+ * gone (a half-open connection ends this process, which releases its
+ * locks and temporary roots; anything half-imported is dropped). */
+#define SERVE_IO_TIMEOUT_MS 60000
 
 struct serve_opts {
 	/* Reported in WELCOME; NULL: this system (builder_system()) and no

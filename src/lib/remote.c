@@ -317,6 +317,21 @@ static int ended(struct remote_chan *c)
 		       c->r->command, st, e[0] ? ": " : "", e);
 }
 
+/* The decoder refused what came (its message names the machine).  Before
+ * the welcome, that is something else speaking first: say what to check. */
+static int undecodable(struct remote_chan *c, int r)
+{
+	char what[1024];
+
+	if (c->have_welcome)
+		return r;
+	snprintf(what, sizeof(what), "%s", err_msg());
+	return err_set(r,
+		       "%s: what '%s' sent is not yonder's protocol (%s); does a shell startup "
+		       "file there (such as ~/.bashrc) print text even when there is no terminal?",
+		       c->r->name, c->r->command, what);
+}
+
 int remote_recv(struct remote_chan *c, struct proto_frame *f)
 {
 	int r, n;
@@ -329,7 +344,7 @@ int remote_recv(struct remote_chan *c, struct proto_frame *f)
 			return 1;
 		}
 		if (r < 0)
-			return err_prefix(r, "%s", c->r->name);
+			return undecodable(c, r);
 		want = proto_decoder_want(&c->dec);
 		if (want > sizeof(c->tmp))
 			want = sizeof(c->tmp);
@@ -361,7 +376,7 @@ int remote_recv(struct remote_chan *c, struct proto_frame *f)
 		for (size_t off = 0, used; off < (size_t)n; off += used) {
 			if ((r = proto_decoder_feed(&c->dec, c->tmp + off, (size_t)n - off,
 						    &used)) != 0)
-				return err_prefix(r, "%s", c->r->name);
+				return undecodable(c, r);
 			if (used == 0)
 				break; /* cannot happen: we read at most what the frame wants */
 		}

@@ -60,5 +60,13 @@ mv "$D/bin/yonder" "$D/bin/yonder.away"
 fails "yonder missing from the PATH fails" M offload test /etc/yonder/machines.scm m1
 like "and says so in those words" "$(cat "$T/.out")" "m1: FAIL: yonder is not on the PATH of root@m1"
 mv "$D/bin/yonder.away" "$D/bin/yonder"
+
+# A shell startup file on the machine that prints text: bash run by sshd
+# reads ~/.bashrc even without a terminal.
+echo 'echo "Welcome to m1!"' >"$D/m1/home/.bashrc"
+fails "text printed by the machine's ~/.bashrc fails" M offload test /etc/yonder/machines.scm m1
+like "and the message says what is wrong and where to look" "$(cat "$T/.out")" \
+	"m1: FAIL: .*root@m1: what 'yonder serve --stdio' sent is not yonder's protocol \\(.*\\); does a shell startup file there \\(such as ~/.bashrc\\) print text even when there is no terminal\\?"
+rm "$D/m1/home/.bashrc"
 ok "all green again" M offload test
 done_testing

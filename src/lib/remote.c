@@ -22,6 +22,10 @@
 #include "pki.h"
 #include "store.h"
 
+#define CIPHERS                                                                                    \
+	"aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,"             \
+	"aes128-ctr,aes256-ctr"
+
 struct remote {
 	const struct machine *m;
 	ssh_session s;
@@ -183,7 +187,11 @@ int remote_connect(struct remote **out, const struct machine *m, const struct re
 	    ssh_options_set(r->s, SSH_OPTIONS_NODELAY, &nodelay) < 0 ||
 	    ssh_options_set(r->s, SSH_OPTIONS_KNOWNHOSTS, kh) < 0 ||
 	    ssh_options_set(r->s, SSH_OPTIONS_TIMEOUT, &secs) < 0 ||
-	    ssh_options_set(r->s, SSH_OPTIONS_TIMEOUT_USEC, &usecs) < 0) {
+	    ssh_options_set(r->s, SSH_OPTIONS_TIMEOUT_USEC, &usecs) < 0 ||
+	    /* AES-GCM first: with AES instructions it moves bulk uploads
+	     * faster and with less CPU than chacha20-poly1305 (bench/). */
+	    ssh_options_set(r->s, SSH_OPTIONS_CIPHERS_C_S, CIPHERS) < 0 ||
+	    ssh_options_set(r->s, SSH_OPTIONS_CIPHERS_S_C, CIPHERS) < 0) {
 		rc = err_set(ERR_INVALID, "%s: %s", r->name, ssh_get_error(r->s));
 		goto fail;
 	}

@@ -1990,6 +1990,8 @@ static void on_hup(struct ev_loop *l, struct ev_signal *s)
 		dlog(d, "SIGHUP: %s", err_msg());
 		return;
 	}
+	if (offloader_reload_acl(d->off) != 0)
+		dlog(d, "SIGHUP: %s (the ACL is as before)", err_msg());
 	dlog(d, "SIGHUP: %s reread: %zu build machine%s", d->mfile, ms ? ms->n : 0,
 	     ms && ms->n == 1 ? "" : "s");
 	engine_offload_changed(d->e); /* machines may fit waiting builds now */

@@ -61,7 +61,9 @@ struct offloader {
 	struct store *s;
 	struct sched_pool *pool;
 	struct pki_secret key;
-	struct acl acl;
+	struct acl *acl; /* the current one (under MU); every one read is in ACLS */
+	struct acl **acls;
+	size_t nacls;
 	char *acl_file;
 	struct machines **sets; /* every machines set loaded (slots may point in) */
 	size_t nsets;
@@ -226,6 +228,7 @@ static void *slot_main(void *arg)
 		struct msg *m;
 		int rc;
 		bool fresh, after_probe;
+		const struct acl *oo_acl;
 
 		pthread_mutex_lock(&f->mu);
 		slot_wait(sl);
@@ -241,6 +244,7 @@ static void *slot_main(void *arg)
 			break;
 		}
 		sl->has_job = false;
+		oo_acl = f->acl;
 		after_probe = sl->job_in_probe;
 		sl->job_in_probe = false;
 		pthread_mutex_unlock(&f->mu);
@@ -252,7 +256,7 @@ static void *slot_main(void *arg)
 		oo.cores = sl->j.cores;
 		oo.compression = sl->m->compression;
 		oo.key = &f->key;
-		oo.acl = &f->acl;
+		oo.acl = oo_acl;
 		oo.acl_file = f->acl_file;
 		oo.log = slot_log;
 		oo.ctx = sl;
@@ -421,7 +425,6 @@ int offloader_new(struct offloader **out, struct store *s, const struct sched_lo
 	}
 	f->s = s;
 	f->efd = -1;
-	acl_init(&f->acl);
 	pthread_mutex_init(&f->mu, NULL);
 	if ((r = keep_set(f, ms)) != 0) {
 		machines_free(ms);
@@ -438,7 +441,7 @@ int offloader_new(struct offloader **out, struct store *s, const struct sched_lo
 		return err_set(ERR_NOMEM, "out of memory");
 	}
 	if ((r = pki_secret_load(&f->key, o->secret_file)) != 0 ||
-	    (r = acl_load(&f->acl, o->acl_file)) != 0 || (r = sched_pool_new(&f->pool, l)) != 0 ||
+	    (r = offloader_reload_acl(f)) != 0 || (r = sched_pool_new(&f->pool, l)) != 0 ||
 	    (r = sched_pool_load(f->pool, ms)) != 0 || (r = set_decl(f, ms)) != 0) {
 		offloader_free(f);
 		return r;
@@ -487,12 +490,43 @@ void offloader_free(struct offloader *f)
 	free(f->decl);
 	sched_pool_free(f->pool);
 	pki_secret_release(&f->key);
-	acl_release(&f->acl);
+	for (size_t i = 0; i < f->nacls; i++) {
+		acl_release(f->acls[i]);
+		free(f->acls[i]);
+	}
+	free(f->acls);
 	free(f->acl_file);
 	if (f->efd >= 0)
 		close(f->efd);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
+}
+
+int offloader_reload_acl(struct offloader *f)
+{
+	struct acl *a = calloc(1, sizeof(*a)), **v;
+	int r;
+
+	if (!a)
+		return err_set(ERR_NOMEM, "out of memory");
+	acl_init(a);
+	if ((r = acl_load(a, f->acl_file)) != 0) {
+		acl_release(a);
+		free(a);
+		return r;
+	}
+	if (!(v = realloc(f->acls, (f->nacls + 1) * sizeof(*v)))) {
+		acl_release(a);
+		free(a);
+		return err_set(ERR_NOMEM, "out of memory");
+	}
+	f->acls = v;
+	f->acls[f->nacls++] = a;
+	/* Builds under way keep the one they started with. */
+	pthread_mutex_lock(&f->mu);
+	f->acl = a;
+	pthread_mutex_unlock(&f->mu);
+	return 0;
 }
 
 int offloader_reload(struct offloader *f, struct machines *ms)

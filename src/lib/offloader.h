@@ -45,6 +45,10 @@ int offloader_new(struct offloader **out, struct store *s, const struct sched_lo
  * everything.  NULL is a no-op. */
 void offloader_free(struct offloader *f);
 /* The new machines (kept, freed by the offloader): sched_pool_load. */
+/* Reads the ACL file again (SIGHUP): builds started from now on check
+ * downloads against it; those under way keep the one they started with.
+ * On failure the current one stays. */
+int offloader_reload_acl(struct offloader *f);
 int offloader_reload(struct offloader *f, struct machines *ms);
 
 struct sched_pool *offloader_pool(struct offloader *f);

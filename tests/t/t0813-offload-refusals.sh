@@ -113,9 +113,17 @@ M build "$d" >"$T/d2.out" 2>"$T/d2.err"
 ok "the build fails" test "$?" -ne 0
 like "saying which ACL lacks which key" "$(cat "$T/d2.err")" "our ACL /etc/yonder/acl does not hold the key of m2"
 fails "nothing registered here" M store query --valid "$(outof "$d")"
+# Authorizing m2's key here and sending SIGHUP is enough: no restart.
+cp "$T/master.acl" "$MASTER_CONFIG/acl"
+n=$(grep -c "SIGHUP: .*reread" "$T/daemon.log")
+kill -HUP "$DPID"
+ok "SIGHUP: the daemon rereads its files" wait_for "the reread" 20 \
+	sh -c '[ "$(grep -c "SIGHUP: .*reread" "$1")" -gt "$2" ]' sh "$T/daemon.log" "$n"
+M build "$d" >"$T/d3.out" 2>"$T/d3.err"
+is "with m2's key authorized and SIGHUP, the build succeeds" "$?" 0
+is "built by m2" "$(M store query --built-by "$(outof "$d")")" m2
 stop_daemon
 cp "$T/m1.acl" "$M1_CONFIG/acl"
-cp "$T/master.acl" "$MASTER_CONFIG/acl"
 
 # ---- e: a full store ---------------------------------------------------------
 head -c 3000000 /dev/urandom >"$T/input.bin"

@@ -179,40 +179,87 @@ static void slot_probe(struct slot *sl)
 	post(f, m);
 }
 
-/* Waits for work; closes the session once it has been idle for
- * f->idle_ms.  Called and returns with f->mu held. */
+static void add_ms(struct timespec *t, int64_t ms)
+{
+	t->tv_sec += (time_t)(ms / 1000);
+	t->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void slot_drop_idle(struct slot *sl, struct remote *r)
+{
+	pthread_mutex_unlock(&sl->f->mu);
+	remote_free(r);
+	pthread_mutex_lock(&sl->f->mu);
+}
+
+/* Waits for a job, a probe or the end.  An idle session sends a keepalive
+ * every REMOTE_KEEPALIVE_MS (a session found dead is dropped: the next
+ * build connects afresh instead of waiting for a timeout on it) and is
+ * closed once idle for f->idle_ms (0: never).  Called and returns with
+ * f->mu held. */
 static void slot_wait(struct slot *sl)
 {
 	struct offloader *f = sl->f;
-	struct timespec dl;
+	struct timespec idle_dl, ping_dl, now;
 	bool armed = false;
 
 	while (!sl->has_job && !sl->probe && !sl->quit) {
-		if (!sl->r || f->idle_ms <= 0) {
+		const struct timespec *dl;
+		struct remote *r;
+		const struct machine *m;
+		int k;
+
+		if (!sl->r) {
 			pthread_cond_wait(&sl->cv, &f->mu);
 			armed = false;
 			continue;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (!armed) {
-			clock_gettime(CLOCK_MONOTONIC, &dl);
-			dl.tv_sec += (time_t)(f->idle_ms / 1000);
-			dl.tv_nsec += (long)(f->idle_ms % 1000) * 1000000L;
-			if (dl.tv_nsec >= 1000000000L) {
-				dl.tv_sec++;
-				dl.tv_nsec -= 1000000000L;
-			}
+			idle_dl = ping_dl = now;
+			add_ms(&idle_dl, f->idle_ms);
+			add_ms(&ping_dl, REMOTE_KEEPALIVE_MS);
 			armed = true;
 		}
-		if (pthread_cond_timedwait(&sl->cv, &f->mu, &dl) == ETIMEDOUT && !sl->has_job &&
-		    !sl->probe && !sl->quit && sl->r) {
-			/* Idle for long enough: close it (a new one is made
-			 * for the next build). */
-			struct remote *r = sl->r;
-
+		dl = f->idle_ms > 0 && before(&idle_dl, &ping_dl) ? &idle_dl : &ping_dl;
+		if (pthread_cond_timedwait(&sl->cv, &f->mu, dl) != ETIMEDOUT || sl->has_job ||
+		    sl->probe || sl->quit || !sl->r)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		r = sl->r;
+		if (f->idle_ms > 0 && !before(&now, &idle_dl)) {
+			/* Idle for long enough: closed (a new one is made for
+			 * the next build). */
 			sl->r = NULL;
-			pthread_mutex_unlock(&f->mu);
-			remote_free(r);
-			pthread_mutex_lock(&f->mu);
+			slot_drop_idle(sl, r);
+			armed = false;
+			continue;
+		}
+		if (before(&now, &ping_dl))
+			continue;
+		/* Out of the slot while it pings: offloader_start may not
+		 * free it under us (a declaration changed meanwhile is seen
+		 * after). */
+		sl->r = NULL;
+		m = sl->m;
+		pthread_mutex_unlock(&f->mu);
+		k = remote_keepalive(r);
+		pthread_mutex_lock(&f->mu);
+		if (k == 0 && !sl->quit && sl->m == m && !sl->r) {
+			sl->r = r;
+			ping_dl = now;
+			add_ms(&ping_dl, REMOTE_KEEPALIVE_MS);
+		} else {
+			slot_drop_idle(sl, r);
 			armed = false;
 		}
 	}

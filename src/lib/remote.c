@@ -2,6 +2,7 @@
 #include "remote.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <libssh/libssh.h>
 #include <pthread.h>
@@ -284,6 +285,24 @@ static void set_broken(struct remote *r)
 
 /* ERR_IO with a message, the session marked broken. */
 #define LOST(r, ...) (set_broken(r), err_set(ERR_IO, __VA_ARGS__))
+
+int remote_keepalive(struct remote *r)
+{
+	int fd = ssh_get_fd(r->s), soerr = 0;
+	socklen_t len = sizeof(soerr);
+	struct pollfd p;
+
+	if (!remote_connected(r))
+		return LOST(r, "connection to %s lost", r->name);
+	if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+		return LOST(r, "connection to %s lost: %s", r->name, strerror(soerr));
+	p = (struct pollfd){.fd = fd, .events = 0};
+	if (fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
+		return LOST(r, "connection to %s lost (idle, found by a keepalive)", r->name);
+	if (ssh_send_ignore(r->s, "") != SSH_OK)
+		return LOST(r, "connection to %s lost: %s", r->name, ssh_get_error(r->s));
+	return 0;
+}
 
 void remote_abort(struct remote *r)
 {

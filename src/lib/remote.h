@@ -69,6 +69,15 @@ const char *remote_name(const struct remote *r);
 const char *remote_host_key(const struct remote *r);
 /* Whether the session is still connected (no I/O is done). */
 bool remote_connected(const struct remote *r);
+
+/* An idle session's keepalive: sends an SSH "ignore" message (so that a
+ * link gone silent has unacknowledged data, which the kernel gives up on
+ * after the socket's user timeout) and checks the socket for an error or
+ * hang-up.  0, or ERR_IO with the session marked broken. */
+int remote_keepalive(struct remote *r);
+
+/* How often an idle session sends its keepalive. */
+#define REMOTE_KEEPALIVE_MS 10000
 /* Shuts the session's socket down, so that whatever uses it in another
  * thread fails at once (the only call allowed from another thread; the
  * session is then freed by its owner as usual). */

@@ -9,29 +9,8 @@
 # table; SIGHUP rereads machines.scm.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if ! ip netns list >/dev/null 2>&1; then echo "1..0 # SKIP ip netns unavailable"; exit 0; fi
-CL=$TOP/tests/cluster.sh
-D=$T/cluster
-export YONDER_CLUSTER_QUIET=1
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; "$CL" down "$D" >/dev/null 2>&1; _cleanup' EXIT
-ok "cluster up 3" "$CL" up 3 "$D" || done_testing
-eval "$("$CL" env "$D")"
-M() { "$CL" exec master "$YONDER" "$@"; }
-SOCK=$MASTER_STATE/daemon-socket/socket
-start_daemon() {
-	"$CL" exec master "$YONDER" daemon "$@" 2>>"$T/daemon.log" &
-	DPID=$!
-	wait_for "the daemon's socket" 20 test -S "$SOCK"
-}
-sys=$(uname -m)-linux
+. "$(dirname "$0")/lib-cluster.sh"
+cluster_up 3
 # The block of machine $1 in a status report $2, on one line.
 block() { awk -v m="$1" '/^[^ ]/ { on = ($1 == m) } on' "$2" | tr '\n' ' '; }
 echo "aarch64-linux" >"$M3_CONFIG/extra-systems"

@@ -7,24 +7,8 @@
 # daemon stops at once, nothing of the build registered anywhere).
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if ! ip netns list >/dev/null 2>&1; then echo "1..0 # SKIP ip netns unavailable"; exit 0; fi
-CL=$TOP/tests/cluster.sh
-D=$T/cluster
-export YONDER_CLUSTER_QUIET=1
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; "$CL" down "$D" >/dev/null 2>&1; _cleanup' EXIT
-ok "cluster up 2" "$CL" up 2 "$D" || done_testing
-eval "$("$CL" env "$D")"
-M() { "$CL" exec master "$YONDER" "$@"; }
-SOCK=$MASTER_STATE/daemon-socket/socket
-sys=$(uname -m)-linux
+. "$(dirname "$0")/lib-cluster.sh"
+cluster_up 2
 # No overload threshold: the machines share this host, whose load average
 # says nothing about any one of them (under prove -j2 it is often > 0.8/core).
 # m1 is faster: it is picked first while it is up.
@@ -46,11 +30,8 @@ cat >"$T/r.scm" <<S
 S
 mapfile -t drvs < <(M derivation "$T/r.scm")
 slow=${drvs[0]} bad=${drvs[1]} long=${drvs[2]} shared=${drvs[3]}
-outof() { M drv show "$1" | grep -o '"path": *"[^"]*"' | head -1 | cut -d'"' -f4; }
 slow_out=$(outof "$slow") bad_out=$(outof "$bad") long_out=$(outof "$long") shared_out=$(outof "$shared")
-"$CL" exec master "$YONDER" daemon --max-jobs 0 2>>"$T/daemon.log" &
-DPID=$!
-ok "the daemon starts" wait_for "the daemon's socket" 20 test -S "$SOCK"
+ok "the daemon starts" start_daemon --max-jobs 0
 
 # ---- sshd killed mid-build ----------------------------------------------------
 M build "$slow" >"$T/slow.out" 2>"$T/slow.err" &

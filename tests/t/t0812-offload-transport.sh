@@ -9,37 +9,10 @@
 # side of the cut upload gives up after 60 s and drops what it received.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if ! ip netns list >/dev/null 2>&1; then echo "1..0 # SKIP ip netns unavailable"; exit 0; fi
-CL=$TOP/tests/cluster.sh
-D=$T/cluster
-export YONDER_CLUSTER_QUIET=1
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; "$CL" down "$D" >/dev/null 2>&1; _cleanup' EXIT
-ok "cluster up 2" "$CL" up 2 "$D" || done_testing
-eval "$("$CL" env "$D")"
-M() { "$CL" exec master "$YONDER" "$@"; }
-SOCK=$MASTER_STATE/daemon-socket/socket
-# start_daemon [ENV=VALUE...] -- [OPTION...]
-start_daemon() {
-	local envs=()
-	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-	shift
-	rm -f "$SOCK"
-	"$CL" exec master env "${envs[@]}" "$YONDER" daemon "$@" 2>>"$T/daemon.log" &
-	DPID=$!
-	wait_for "the daemon's socket" 20 test -S "$SOCK"
-}
-sys=$(uname -m)-linux
+. "$(dirname "$0")/lib-cluster.sh"
+cluster_up 2
 now() { date +%s%N; }                 # nanoseconds
 ms_since() { echo $((($(now) - $1) / 1000000)); }
-outof() { M drv show "$1" | grep -o '"path": *"[^"]*"' | head -1 | cut -d'"' -f4; }
 # probed NAME: the daemon's probe of NAME reported (its cores are known).
 probed() { M offload status --json | python3 -c 'import json,sys; m={x["name"]:x for x in json.load(sys.stdin)["machines"]}; sys.exit(m[sys.argv[1]]["cores"] == 0)' "$1"; }
 # m1 is faster: it is picked first while it is up.  The machines share

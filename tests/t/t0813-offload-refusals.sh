@@ -11,33 +11,8 @@
 # a preferLocalBuild derivation built locally when there is a local slot.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if ! ip netns list >/dev/null 2>&1; then echo "1..0 # SKIP ip netns unavailable"; exit 0; fi
-CL=$TOP/tests/cluster.sh
-D=$T/cluster
-export YONDER_CLUSTER_QUIET=1
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; "$CL" down "$D" >/dev/null 2>&1; _cleanup' EXIT
-ok "cluster up 3" "$CL" up 3 "$D" || done_testing
-eval "$("$CL" env "$D")"
-M() { "$CL" exec master "$YONDER" "$@"; }
-SOCK=$MASTER_STATE/daemon-socket/socket
-start_daemon() {
-	rm -f "$SOCK"
-	"$CL" exec master "$YONDER" daemon "$@" 2>>"$T/daemon.log" &
-	DPID=$!
-	wait_for "the daemon's socket" 20 test -S "$SOCK"
-}
-sys=$(uname -m)-linux
-outof() { M drv show "$1" | grep -o '"path": *"[^"]*"' | head -1 | cut -d'"' -f4; }
-# The SHA256 fingerprint of a public key file, as an extended regexp.
-fp() { ssh-keygen -lf "$1" | cut -d' ' -f2 | sed 's/[+.]/\\&/g'; }
+. "$(dirname "$0")/lib-cluster.sh"
+cluster_up 3
 # machine NAME HOST-KEY SPEED [MORE] — the machines share this host's
 # load average: no overload threshold.
 machine() {

@@ -5,29 +5,14 @@
 # next build connects afresh instead of waiting for a timeout on a dead
 # session; after the link is back, that build runs there at once.
 . "$(dirname "$0")/lib.sh"
-
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root"; exit 0; fi
-if ! ip netns list >/dev/null 2>&1; then echo "1..0 # SKIP ip netns unavailable"; exit 0; fi
+. "$(dirname "$0")/lib-cluster.sh"
 command -v ss >/dev/null 2>&1 || { echo "1..0 # SKIP ss (iproute2) missing"; exit 0; }
-CL=$TOP/tests/cluster.sh
-D=$T/cluster
-export YONDER_CLUSTER_QUIET=1
-DPID=
-stop_daemon() {
-	[ -n "$DPID" ] || return 0
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID" 2>/dev/null
-	DPID=
-}
-trap 'stop_daemon; "$CL" heal 1 >/dev/null 2>&1; "$CL" down "$D" >/dev/null 2>&1; _cleanup' EXIT
-ok "cluster up 1" "$CL" up 1 "$D" || done_testing
-eval "$("$CL" env "$D")"
-M() { "$CL" exec master "$YONDER" "$@"; }
-SOCK=$MASTER_STATE/daemon-socket/socket
-sys=$(uname -m)-linux
+cluster_up 1
 # The master's established SSH connections to m1 (the master shares the
 # host's network).
-sessions() { ss -Htn state established dst "$M1_ADDR:22" | wc -l; }
+has_session() { [ "$(ss -Htn state established dst "$M1_ADDR:22" | wc -l)" -ge 1 ]; }
+# None left but those closing.
+no_session() { [ "$(ss -Htn dst "$M1_ADDR:22" | grep -vc 'TIME-WAIT\|FIN-WAIT')" -eq 0 ]; }
 cat >"$MASTER_CONFIG/machines.scm" <<S
 (list (build-machine (name "m1") (user "root") (host-key "$M1_HOST_KEY")
         (systems (list "$sys")) (parallel-builds 1) (overload-threshold #f)))
@@ -40,17 +25,14 @@ cat >"$T/r.scm" <<S
 S
 mapfile -t drvs < <(M derivation "$T/r.scm")
 # No idle timeout: only the keepalive may end the session.
-"$CL" exec master env YONDER_OFFLOAD_IDLE_TIMEOUT=0 "$YONDER" daemon --max-jobs 0 2>>"$T/daemon.log" &
-DPID=$!
-ok "the daemon starts" wait_for "the daemon's socket" 20 test -S "$SOCK"
+ok "the daemon starts" start_daemon YONDER_OFFLOAD_IDLE_TIMEOUT=0 --max-jobs 0
 ok "a build on m1" M build "${drvs[0]}"
-ok "its session stays open" wait_for "an established session" 10 sh -c '[ "$(ss -Htn state established dst "$1:22" | wc -l)" -ge 1 ]' sh "$M1_ADDR"
+ok "its session stays open" wait_for "an established session" 10 has_session
 
 "$CL" cut 1
 # Keepalives every 10 s; the kernel gives up on unacknowledged data after
 # the socket's user timeout (25 s): the session is gone within a minute.
-ok "the silent session is found and dropped" wait_for "no session to m1" 75 \
-	sh -c '[ "$(ss -Htn dst "$1:22" | grep -vc "TIME-WAIT\|FIN-WAIT")" -eq 0 ]' sh "$M1_ADDR"
+ok "the silent session is found and dropped" wait_for "no session to m1" 75 no_session
 "$CL" heal 1
 M build "${drvs[1]}" >"$T/after.out" 2>"$T/after.err"
 is "the next build succeeds" "$?" 0

@@ -893,10 +893,23 @@ int client_cancel(struct client_conn *c, uint32_t id)
 	return r;
 }
 
+static int conn_local(void *ctx, const char *src, const char *name, char **out)
+{
+	return client_add_path(ctx, src, name, 0, out);
+}
+
+static int conn_text(void *ctx, const char *name, const void *text, size_t len,
+		     const char *const *refs, size_t nrefs, char **out)
+{
+	return client_add_text(ctx, name, text, len, refs, nrefs, out);
+}
+
 int client_recipe_write(struct client_conn *c, const struct recipe_result *res)
 {
+	const struct recipe_sink sink = {conn_local, conn_text, c};
 	struct path_info *info = NULL;
 	const char **paths = NULL;
+	bool *valid = NULL;
 	int r = 0;
 
 	if (!res->nitems)
@@ -907,25 +920,15 @@ int client_recipe_write(struct client_conn *c, const struct recipe_result *res)
 		paths[i] = res->items[i].path;
 	if ((r = client_query(c, paths, res->nitems, &info)) != 0)
 		goto out;
-	for (size_t i = 0; i < res->nitems && r == 0; i++) {
-		const struct recipe_item *it = &res->items[i];
-		char *p = NULL;
-
-		if (info[i].path)
-			continue; /* valid already */
-		if (it->kind == RECIPE_LOCAL)
-			r = client_add_path(c, it->src, it->name, 0, &p);
-		else
-			r = client_add_text(c, it->name, it->text, it->len,
-					    (const char *const *)it->refs, it->nrefs, &p);
-		if (r == 0 && strcmp(p, it->path) != 0)
-			r = err_set(ERR_MISMATCH,
-				    "local-file '%s' changed while the recipe was evaluated: it "
-				    "was '%s', it is now '%s'",
-				    it->src ? it->src : it->name, it->path, p);
-		free(p);
+	if (!(valid = calloc(res->nitems, sizeof(*valid)))) {
+		r = err_set(ERR_NOMEM, "out of memory");
+		goto out;
 	}
+	for (size_t i = 0; i < res->nitems; i++)
+		valid[i] = info[i].path != NULL;
+	r = recipe_write_via(res, &sink, valid);
 out:
+	free(valid);
 	if (info)
 		proto_query_ok_free(info, res->nitems);
 	free(paths);

@@ -1438,7 +1438,8 @@ void recipe_result_release(struct recipe_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int recipe_write(struct store *s, const struct recipe_result *res)
+int recipe_write_via(const struct recipe_result *res, const struct recipe_sink *sink,
+		     const bool *skip)
 {
 	int r = 0;
 
@@ -1446,10 +1447,12 @@ int recipe_write(struct store *s, const struct recipe_result *res)
 		const struct recipe_item *it = &res->items[i];
 		char *p = NULL;
 
+		if (skip && skip[i])
+			continue;
 		if (it->kind == RECIPE_LOCAL)
-			r = store_add(s, it->src, it->name, 0, &p);
+			r = sink->add_local(sink->ctx, it->src, it->name, &p);
 		else
-			r = store_add_text(s, it->name, it->text, it->len,
+			r = sink->add_text(sink->ctx, it->name, it->text, it->len,
 					   (const char *const *)it->refs, it->nrefs, &p);
 		if (r == 0 && strcmp(p, it->path) != 0)
 			r = err_set(ERR_MISMATCH,
@@ -1459,6 +1462,24 @@ int recipe_write(struct store *s, const struct recipe_result *res)
 		free(p);
 	}
 	return r;
+}
+
+static int store_local(void *ctx, const char *src, const char *name, char **out)
+{
+	return store_add(ctx, src, name, 0, out);
+}
+
+static int store_text(void *ctx, const char *name, const void *text, size_t len,
+		      const char *const *refs, size_t nrefs, char **out)
+{
+	return store_add_text(ctx, name, text, len, refs, nrefs, out);
+}
+
+int recipe_write(struct store *s, const struct recipe_result *res)
+{
+	const struct recipe_sink sink = {store_local, store_text, s};
+
+	return recipe_write_via(res, &sink, NULL);
 }
 
 int recipe_instantiate(struct store *s, const char *path, char ***drvsp, size_t *np)

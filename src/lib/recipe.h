@@ -97,6 +97,21 @@ int recipe_eval_mem(struct recipe_result *out, const char *storedir, const char 
  * paths).  Items already valid are left as they are. */
 int recipe_write(struct store *s, const struct recipe_result *r);
 
+/* Where recipe_write_via puts items: into a store, or through the
+ * daemon.  Each returns 0 and the path it made in *OUT (allocated), or a
+ * negative code. */
+struct recipe_sink {
+	int (*add_local)(void *ctx, const char *src, const char *name, char **out);
+	int (*add_text)(void *ctx, const char *name, const void *text, size_t len,
+			const char *const *refs, size_t nrefs, char **out);
+	void *ctx;
+};
+
+/* Adds R's items through SINK, in order, skipping item I when SKIP is not
+ * NULL and SKIP[I] is true (valid already), with recipe_write's check. */
+int recipe_write_via(const struct recipe_result *r, const struct recipe_sink *sink,
+		     const bool *skip);
+
 /* recipe_eval_file() then recipe_write() into S's store; *DRVSP gets the
  * value's .drv paths (an array of *NP allocated strings; free with
  * drv_strv_free). */

@@ -26,6 +26,11 @@ struct progress {
 	uint64_t t0;
 	bool status_shown;
 	char *current; /* the build the status line names */
+	struct by_machine {
+		char *name;
+		size_t n;
+	} * bym; /* builds done, per machine */
+	size_t nbym;
 };
 
 static uint64_t now_ms(void)
@@ -133,8 +138,10 @@ static void draw_status(struct progress *p)
 		struct pline *l = line_of(p, p->current, false);
 		uint64_t t = l && l->since ? (now - l->since) / 1000 : 0;
 
-		fprintf(p->out, " building %s (%llus)", short_name(p->current, name, sizeof(name)),
-			(unsigned long long)t);
+		fprintf(p->out, " building %s", short_name(p->current, name, sizeof(name)));
+		if (l && l->machine)
+			fprintf(p->out, " on %s", l->machine);
+		fprintf(p->out, " (%llus)", (unsigned long long)t);
 	}
 	fprintf(p->out, " \xc2\xb7 %llu running \xc2\xb7 %llu waiting",
 		(unsigned long long)p->running, (unsigned long long)p->waiting);
@@ -250,6 +257,28 @@ static const char *status_name(int st)
 	}
 }
 
+/* One more build done on MACHINE (for the summary; memory short: not
+ * counted). */
+static void count_machine(struct progress *p, const char *machine)
+{
+	struct by_machine *v;
+	size_t i;
+
+	if (!machine || !*machine)
+		return;
+	for (i = 0; i < p->nbym; i++)
+		if (!strcmp(p->bym[i].name, machine)) {
+			p->bym[i].n++;
+			return;
+		}
+	if (!(v = realloc(p->bym, (p->nbym + 1) * sizeof(*v))))
+		return;
+	p->bym = v;
+	if (!(v[p->nbym].name = strdup(machine)))
+		return;
+	v[p->nbym++].n = 1;
+}
+
 void progress_finished(struct progress *p, const char *drv, const char *machine, int status,
 		       uint64_t duration_ms, const char *msg)
 {
@@ -272,6 +301,8 @@ void progress_finished(struct progress *p, const char *drv, const char *machine,
 				break;
 			}
 	}
+	if (status == ENGINE_ST_BUILT)
+		count_machine(p, machine);
 	if (status == ENGINE_ST_BUILT)
 		p->nbuilt++;
 	else if (status == ENGINE_ST_VALID)
@@ -362,14 +393,23 @@ void progress_summary(struct progress *p)
 	for (size_t i = 0; i < p->n; i++)
 		flush_line(p, &p->v[i], true);
 	clear_status(p);
-	if (p->mode == PROGRESS_JSON)
-		fprintf(p->out,
-			"{\"event\":\"summary\",\"built\":%zu,\"valid\":%zu,\"failed\":%zu,"
-			"\"seconds\":%.3f}\n",
-			p->nbuilt, p->nvalid, p->nfailed, secs);
-	else if (p->mode == PROGRESS_TTY || p->verbose)
-		fprintf(p->out, "%zu built, %zu already valid, %zu failed, in %.1fs\n", p->nbuilt,
+	if (p->mode == PROGRESS_JSON) {
+		fprintf(p->out, "{\"event\":\"summary\",\"built\":%zu,\"built_on\":{", p->nbuilt);
+		for (size_t i = 0; i < p->nbym; i++) {
+			if (i)
+				fputc(',', p->out);
+			json_str(p->out, p->bym[i].name, strlen(p->bym[i].name));
+			fprintf(p->out, ":%zu", p->bym[i].n);
+		}
+		fprintf(p->out, "},\"valid\":%zu,\"failed\":%zu,\"seconds\":%.3f}\n", p->nvalid,
+			p->nfailed, secs);
+	} else if (p->mode == PROGRESS_TTY || p->verbose) {
+		fprintf(p->out, "%zu built", p->nbuilt);
+		for (size_t i = 0; i < p->nbym; i++)
+			fprintf(p->out, "%s%s: %zu", i ? ", " : " (", p->bym[i].name, p->bym[i].n);
+		fprintf(p->out, "%s, %zu already valid, %zu failed, in %.1fs\n", p->nbym ? ")" : "",
 			p->nvalid, p->nfailed, secs);
+	}
 	fflush(p->out);
 }
 
@@ -385,6 +425,9 @@ void progress_free(struct progress *p)
 	}
 	clear_status(p);
 	fflush(p->out);
+	for (size_t i = 0; i < p->nbym; i++)
+		free(p->bym[i].name);
+	free(p->bym);
 	free(p->v);
 	free(p->current);
 	free(p);

@@ -158,8 +158,8 @@ done
 # ---- progress: the status line on a terminal, JSON events ------------------
 { drv tty "echo tty-log; /bin/sleep 0.3"; echo tty; } > "$T/tty.scm"
 script -q -c "yonder build $T/tty.scm" /dev/null > "$T/tty.out" 2>&1
-like "on a terminal: the status line" "$(tr '\r' '\n' < "$T/tty.out")" "\[0/1\] building tty \([0-9]+s\) · 1 running · 0 waiting"
-like "…and the summary" "$(cat "$T/tty.out")" "1 built, 0 already valid, 0 failed, in [0-9.]+s"
+like "on a terminal: the status line" "$(tr '\r' '\n' < "$T/tty.out")" "\[0/1\] building tty on localhost \([0-9]+s\) · 1 running · 0 waiting"
+like "…and the summary" "$(cat "$T/tty.out")" "1 built \(localhost: 1\), 0 already valid, 0 failed, in [0-9.]+s"
 { drv js "echo json-line; echo second"; echo js; } > "$T/js.scm"
 yonder build --log-format=json "$T/js.scm" > /dev/null 2> "$T/js.err"
 is "JSON: every line parses, with the events expected" "$(perl -MJSON::PP -ne '

@@ -252,8 +252,8 @@ is "without -K nothing is kept" "$(grep -c 'keeping build directory' "$T/notkept
 recipe tick "/bin/sleep 2.5; echo > \$out"
 script -qfec "yonder build $T/tick.scm" /dev/null > "$T/tick.out" 2>&1
 is "on a terminal, through the daemon: exit 0" "$?" 0
-like "the status line is redrawn while the builder is silent" "$(tr '\r' '\n' < "$T/tick.out")" "\[0/1\] building tick \(2s\) · 1 running · 0 waiting"
-like "…the summary" "$(cat "$T/tick.out")" "1 built, 0 already valid, 0 failed, in [0-9.]+s"
+like "the status line is redrawn while the builder is silent" "$(tr '\r' '\n' < "$T/tick.out")" "\[0/1\] building tick on localhost \(2s\) · 1 running · 0 waiting"
+like "…the summary" "$(cat "$T/tick.out")" "1 built \(localhost: 1\), 0 already valid, 0 failed, in [0-9.]+s"
 script -qfec "yonder build $T/tick.scm" /dev/null > "$T/tick2.out" 2>&1
 like "…a build already valid is counted as such" "$(cat "$T/tick2.out")" "0 built, 1 already valid, 0 failed"
 yonder build --log-format=json "$T/tick.scm" "$T/one.scm" > /dev/null 2> "$T/valid.json"
@@ -265,7 +265,7 @@ print(s["built"], s["valid"], s["failed"], type(s["seconds"]).__name__)' "$T/val
 stop_daemon
 recipe tick2 "/bin/sleep 2.5; echo > \$out"
 script -qfec "yonder build $T/tick2.scm" /dev/null > "$T/tick3.out" 2>&1
-like "in-process, too: redrawn every second" "$(tr '\r' '\n' < "$T/tick3.out")" "\[0/1\] building tick2 \(2s\) · 1 running · 0 waiting"
+like "in-process, too: redrawn every second" "$(tr '\r' '\n' < "$T/tick3.out")" "\[0/1\] building tick2 on localhost \(2s\) · 1 running · 0 waiting"
 script -qfec "yonder build $T/tick2.scm" /dev/null > "$T/tick4.out" 2>&1
 like "…and the already valid one counted" "$(cat "$T/tick4.out")" "0 built, 1 already valid, 0 failed"
 yonder build --log-format=json "$T/kept.scm" > /dev/null 2> "$T/kept.json"

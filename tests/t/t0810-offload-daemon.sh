@@ -78,9 +78,10 @@ S
 mapfile -t drvs < <(M derivation "$T/g.scm")
 is "24 derivations" "${#drvs[@]}" 24
 ok "the daemon starts again" start_daemon --max-jobs 0
-M build "${drvs[23]}" >"$T/g.out" 2>"$T/g.err"
+M build -v "${drvs[23]}" >"$T/g.out" 2>"$T/g.err"
 is "the graph builds" "$?" 0
 like "progress names the machine" "$(cat "$T/g.err")" "on m[123]"
+like "the summary counts the builds of each machine" "$(tail -1 "$T/g.err")" "^24 built \\((m[123]: [0-9]+(, )?){3}\\), 0 already valid, 0 failed"
 mapfile -t outs < <(M build -Q "${drvs[@]}")
 is "24 outputs" "${#outs[@]}" 24
 kvm_out=${outs[15]} arm_out=${outs[16]} all_out=${outs[23]}

@@ -423,6 +423,15 @@ static int chan_write(struct remote_chan *c, const void *p, size_t n)
 		uint32_t k = n > (1u << 20) ? (1u << 20) : (uint32_t)n;
 		int w = ssh_channel_write(c->ch, q, k);
 
+		/* The command there ended (yonder missing, or it failed):
+		 * its exit status and standard error say why, and the
+		 * connection itself is fine.  (A channel closed by the
+		 * other side with standard error still unread is not yet
+		 * "closed" for libssh: before the welcome, a failed write
+		 * on a live connection means that.) */
+		if (w == SSH_ERROR && ssh_is_connected(c->r->s) &&
+		    (!c->have_welcome || ssh_channel_is_closed(c->ch) || ssh_channel_is_eof(c->ch)))
+			return ended(c);
 		if (w == SSH_ERROR || !ssh_is_connected(c->r->s))
 			return LOST(c->r, "connection to %s lost while sending: %s", c->r->name,
 				    ssh_get_error(c->r->s));

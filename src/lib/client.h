@@ -22,18 +22,8 @@ void client_free(struct client_conn *c);
 /* The daemon's WELCOME (owned by C). */
 const struct proto_welcome *client_welcome(const struct client_conn *c);
 
-/* Receives EV (owned by the caller of client_build only during the call). */
+/* Receives EV (owned by the caller only during the call). */
 typedef void (*client_event_fn)(void *ctx, const struct proto_event *ev);
-
-/* Sends BUILD Q and waits for its end, handing every event to FN.  When
- * CANCEL_FD (>= 0) becomes readable, sends CANCEL once and goes on waiting
- * for the final frame (*CANCELLED is then set).  0 and *V, *N (the OK's
- * entries, freed with proto_build_entries_free) when the daemon answered
- * OK; the daemon's error (its code and message) when it refused the
- * request; ERR_IO or ERR_TRUNCATED when the connection broke. */
-int client_build(struct client_conn *c, const struct proto_build *q, int cancel_fd,
-		 client_event_fn fn, void *ctx, struct proto_build_entry **v, size_t *n,
-		 bool *cancelled);
 
 /* The daemon to use, if any: $YONDER_DAEMON_SOCKET when set (then it
  * must answer), else the default socket when it exists and answers.  0
@@ -101,11 +91,13 @@ int client_is_valid(struct client_conn *c, const char *path);
 int client_follow_log(struct client_conn *c, const char *drv, bool replay, int fd,
 		      uint64_t *status);
 
-/* The same in steps, for a caller with its own event loop (a status line
- * redrawn on a timer): client_build_begin sends Q (*ID is its request);
- * whenever client_fd() is readable, client_build_step reads one frame,
- * hands an event to FN and, at the final frame, sets *DONE and *V, *N
- * as client_build does (or returns the daemon's error).  client_cancel
+/* A build through the daemon, in steps, for a caller with its own event
+ * loop (a status line redrawn on a timer): client_build_begin sends Q
+ * (*ID is its request); whenever client_fd() is readable,
+ * client_build_step reads one frame, hands an event to FN and, at the
+ * final frame, sets *DONE and *V, *N (the OK's entries, freed with
+ * proto_build_entries_free), or returns the daemon's error (its code and
+ * message), or ERR_IO / ERR_TRUNCATED when the connection broke.  client_cancel
  * sends CANCEL for ID (its final frame still comes). */
 int client_build_begin(struct client_conn *c, const struct proto_build *q, uint32_t *id);
 int client_fd(const struct client_conn *c);

@@ -4,11 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "buf.h"
 #include "io.h"
 
 static int n_run, n_fail;
 static char tmpdir[256];
+static char top[4096];
 
 static bool report(bool cond, const char *fmt, va_list ap)
 {
@@ -80,4 +83,41 @@ int tap_done(void)
 		rm_rf_at(-1, tmpdir);
 	printf("1..%d\n# %d passed, %d failed\n", n_run, n_run - n_fail, n_fail);
 	return n_fail ? 1 : 0;
+}
+
+const char *tap_find_top(const char *argv0)
+{
+	const char *env = getenv("YONDER_TOP"), *slash = strrchr(argv0, '/');
+	char dir[4096];
+
+	if (env && *env)
+		snprintf(dir, sizeof(dir), "%s", env);
+	else if (access("tests/unit/tap.h", R_OK) == 0)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s/../../..", slash ? (int)(slash - argv0) : 1,
+			 slash ? argv0 : ".");
+	if (!realpath(dir, top))
+		snprintf(top, sizeof(top), "%s", dir);
+	return top;
+}
+
+char *tap_slurp(const char *path, size_t *lenp)
+{
+	struct buf b = BUF_INIT((size_t)1 << 28);
+	char full[8192], chunk[65536];
+	size_t n;
+	FILE *f;
+
+	if (path[0] == '/')
+		snprintf(full, sizeof(full), "%s", path);
+	else
+		snprintf(full, sizeof(full), "%s/%s", top[0] ? top : ".", path);
+	if (!(f = fopen(full, "rb")))
+		return NULL;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_put(&b, chunk, n) != 0)
+			break;
+	fclose(f);
+	return buf_detach(&b, lenp);
 }

@@ -19,47 +19,7 @@
 #include "pki.h"
 #include "tap.h"
 
-static char top[4096];
-
-static void find_top(const char *argv0)
-{
-	const char *env = getenv("YONDER_TOP");
-	const char *s = strrchr(argv0, '/');
-
-	if (env)
-		snprintf(top, sizeof(top), "%s", env);
-	else if (access("tests/vectors/sigs.tsv", R_OK) == 0)
-		snprintf(top, sizeof(top), ".");
-	else
-		snprintf(top, sizeof(top), "%.*s/../../..", s ? (int)(s - argv0) : 1,
-			 s ? argv0 : ".");
-}
-
-static char *slurp_abs(const char *path, size_t *lenp)
-{
-	struct buf b = BUF_INIT(1 << 24);
-	char chunk[4096];
-	size_t n;
-	FILE *f;
-
-	if (!(f = fopen(path, "rb")))
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (buf_put(&b, chunk, n) != 0)
-			break;
-	fclose(f);
-	if (lenp)
-		*lenp = b.len;
-	return buf_detach(&b, NULL);
-}
-
-static char *slurp(const char *rel, size_t *lenp)
-{
-	char path[8192];
-
-	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	return slurp_abs(path, lenp);
-}
+static const char *top; /* the repository (tap_find_top) */
 
 static void write_file(const char *path, const void *p, size_t n, mode_t mode)
 {
@@ -134,7 +94,7 @@ static void test_parse(void)
 
 static void test_bad_acls(void)
 {
-	char *manifest = slurp("tests/data/bad-acl/MANIFEST", NULL), *line, *next;
+	char *manifest = tap_slurp("tests/data/bad-acl/MANIFEST", NULL), *line, *next;
 	size_t n = 0;
 
 	if (!ok(manifest != NULL, "tests/data/bad-acl/MANIFEST is readable"))
@@ -152,7 +112,7 @@ static void test_bad_acls(void)
 			continue;
 		/* A private copy, 0644 whatever the checkout's umask was. */
 		snprintf(rel, sizeof(rel), "tests/data/bad-acl/%s", f[0]);
-		if (!ok((data = slurp(rel, &len)) != NULL, "%s is readable", rel))
+		if (!ok((data = tap_slurp(rel, &len)) != NULL, "%s is readable", rel))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", tap_tmpdir(), f[0]);
 		write_file(path, data, len, 0644);
@@ -209,7 +169,7 @@ static void test_load(void)
 /* Signatures from Nix's vectors against ACLs. */
 static void test_verify(void)
 {
-	char *tsv = slurp("tests/vectors/sigs.tsv", NULL), *line, *f[6];
+	char *tsv = tap_slurp("tests/vectors/sigs.tsv", NULL), *line, *f[6];
 	struct acl acl = ACL_INIT, empty = ACL_INIT;
 	struct pki_public k1, k2, impostor;
 	const char *sigs[3];
@@ -276,7 +236,7 @@ static char *read_acl(const char *dir)
 	char path[4200];
 
 	snprintf(path, sizeof(path), "%s/acl", dir);
-	return slurp_abs(path, NULL);
+	return tap_slurp(path, NULL);
 }
 
 static void test_update(void)
@@ -428,7 +388,7 @@ static void test_concurrent(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	find_top(argv[0]);
+	top = tap_find_top(argv[0]);
 	test_parse();
 	test_bad_acls();
 	test_load();

@@ -36,49 +36,7 @@
 #include "storepath.h"
 #include "tap.h"
 
-static char top[4096];
-
-static void find_top(const char *argv0)
-{
-	const char *env = getenv("YONDER_TOP");
-	const char *s = strrchr(argv0, '/');
-
-	if (env) {
-		snprintf(top, sizeof(top), "%s", env);
-		return;
-	}
-	if (access("tests/data/bad-archive/EXPECT", R_OK) == 0) {
-		snprintf(top, sizeof(top), ".");
-		return;
-	}
-	snprintf(top, sizeof(top), "%.*s/../../..", s ? (int)(s - argv0) : 1, s ? argv0 : ".");
-}
-
-static char *slurp_path(const char *path, size_t *lenp)
-{
-	struct buf b = BUF_INIT(1 << 26);
-	char chunk[65536];
-	size_t n;
-	FILE *f;
-
-	if (!(f = fopen(path, "rb")))
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (buf_put(&b, chunk, n) != 0)
-			break;
-	fclose(f);
-	if (lenp)
-		*lenp = b.len;
-	return buf_detach(&b, NULL);
-}
-
-static char *slurp(const char *rel, size_t *lenp)
-{
-	char path[8192];
-
-	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	return slurp_path(path, lenp);
-}
+static const char *top; /* the repository (tap_find_top) */
 
 static struct acl test_acl;
 static struct pki_secret test_key;
@@ -91,7 +49,7 @@ static void load_keys(void)
 		 * with umask 002 has group-writable files, which acl_load
 		 * rightly refuses) are not what this test is about. */
 		size_t len;
-		char *text = slurp("tests/vectors/sig-key.pub", &len);
+		char *text = tap_slurp("tests/vectors/sig-key.pub", &len);
 
 		if (!text || acl_parse(&test_acl, text, len, "sig-key.pub") != 0 ||
 		    test_acl.n != 1) {
@@ -102,7 +60,7 @@ static void load_keys(void)
 	}
 	{
 		size_t len;
-		char *text = slurp("tests/vectors/sig-key.sec", &len);
+		char *text = tap_slurp("tests/vectors/sig-key.sec", &len);
 
 		if (!text ||
 		    pki_secret_parse(&test_key, text, strcspn(text, "\n"), "sig-key.sec")) {
@@ -127,7 +85,7 @@ static int check_mem(const char *store_dir, const void *p, size_t n, enum archiv
 
 static void test_bad_archives(void)
 {
-	char *expect = slurp("tests/data/bad-archive/EXPECT", NULL), *line, *save = NULL;
+	char *expect = tap_slurp("tests/data/bad-archive/EXPECT", NULL), *line, *save = NULL;
 	int n = 0;
 
 	if (!ok(expect != NULL, "tests/data/bad-archive/EXPECT is readable"))
@@ -144,7 +102,7 @@ static void test_bad_archives(void)
 			continue;
 		*tab = '\0';
 		snprintf(rel, sizeof(rel), "tests/data/bad-archive/%s", line);
-		data = slurp(rel, &len);
+		data = tap_slurp(rel, &len);
 		if (!ok(data != NULL, "%s is readable", line))
 			continue;
 		r = check_mem("/yonder/store", data, len, ARCHIVE_YONDER, &paths);
@@ -168,7 +126,7 @@ static void test_bad_archives(void)
 	{
 		struct db_list paths = DB_LIST_INIT;
 		size_t len;
-		char *data = slurp("tests/data/bad-archive/good.yar", &len);
+		char *data = tap_slurp("tests/data/bad-archive/good.yar", &len);
 
 		ok(data && check_mem("/yonder/store", data, len, ARCHIVE_YONDER, &paths) == 0,
 		   "good.yar is accepted (%s)", err_msg());
@@ -375,7 +333,7 @@ static void test_round_trip(enum archive_format f, int level)
 		is_str(exported.v[2], want[2], "%s: in nix-store --export's order (3)", fmt);
 		is_str(exported.v[3], want[3], "%s: in nix-store --export's order (4)", fmt);
 	}
-	data = slurp_path(file, &len);
+	data = tap_slurp(file, &len);
 	ok(data && (level > 0) == (len >= 4 && !memcmp(data, "\x28\xb5\x2f\xfd", 4)),
 	   "%s, zstd %d: compressed exactly when asked", fmt, level);
 	/* Into an empty store: delete, import, compare. */
@@ -456,7 +414,7 @@ static void test_signatures_travel(void)
 	snprintf(file, sizeof(file), "%s/sigs.yar", work);
 	ok(export_to(file, ARCHIVE_YONDER, 0, true, one, 1, &ex) == 0, "export t2 -r (%s)",
 	   err_msg());
-	data = slurp_path(file, &len);
+	data = tap_slurp(file, &len);
 	ok(store_delete(store, (const char *const *)ex.v, ex.n) == 0, "delete them");
 	ok(data && import_mem(data, len, ARCHIVE_YONDER, &im) == 0, "import (%s)", err_msg());
 	path_info_release(&pi);
@@ -529,10 +487,10 @@ static void test_streams(void)
 
 	snprintf(file, sizeof(file), "%s/plain.yar", work);
 	export_to(file, ARCHIVE_YONDER, 0, true, all, 2, NULL);
-	plain = slurp_path(file, &plen);
+	plain = tap_slurp(file, &plen);
 	snprintf(file, sizeof(file), "%s/z.yar", work);
 	export_to(file, ARCHIVE_YONDER, 3, true, all, 2, NULL);
-	z = slurp_path(file, &zlen);
+	z = tap_slurp(file, &zlen);
 	if (!ok(plain && z, "two streams written"))
 		return;
 	test_truncations("plain stream", plain, plen);
@@ -589,7 +547,7 @@ static void test_all_or_none(void)
 
 	snprintf(file, sizeof(file), "%s/aon.yar", work);
 	ok(export_to(file, ARCHIVE_YONDER, 0, true, all, 1, &ex) == 0, "export t2 -r");
-	data = slurp_path(file, &len);
+	data = tap_slurp(file, &len);
 	ok(store_delete(store, (const char *const *)ex.v, ex.n) == 0, "delete its closure");
 	before = snapshot();
 	/* Flip a byte of t2's text, the last item's NAR. */
@@ -622,7 +580,7 @@ static void test_valid_still_checked(void)
 
 	snprintf(file, sizeof(file), "%s/valid.yar", work);
 	ok(export_to(file, ARCHIVE_YONDER, 0, false, one, 1, NULL) == 0, "export other");
-	data = slurp_path(file, &len);
+	data = tap_slurp(file, &len);
 	before = snapshot();
 	*find_last(data, len, "other\n") ^= 1;
 	ok(import_mem(data, len, ARCHIVE_YONDER, &im) < 0 && strstr(err_msg(), "hash mismatch"),
@@ -676,7 +634,7 @@ static void test_writer_hooks(void)
 		   "write a Nix export by hand");
 		archive_writer_free(w);
 		close(fd);
-		data = slurp_path(file, &len);
+		data = tap_slurp(file, &len);
 		ok(data && check_mem("/yonder/store", data, len, ARCHIVE_NIX, &paths) == 0 &&
 		       paths.n == 1,
 		   "it reads back as a Nix export (%s)", err_msg());
@@ -711,7 +669,7 @@ static void test_writer_hooks(void)
 			   "write a lying yonder archive, compressed");
 			archive_writer_free(w);
 			close(fd);
-			data = slurp_path(file, &len);
+			data = tap_slurp(file, &len);
 			ok(data &&
 			       check_mem("/yonder/store", data, len, ARCHIVE_YONDER, &paths) < 0 &&
 			       strstr(err_msg(), "-abc': the NAR is longer than its declared size"),
@@ -727,7 +685,7 @@ static void test_writer_hooks(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	find_top(argv[0]);
+	top = tap_find_top(argv[0]);
 	load_keys();
 	test_bad_archives();
 	open_store();

@@ -17,27 +17,9 @@
 #include "storepath.h"
 #include "tap.h"
 
-static char top[4096];
+static const char *top; /* the repository (tap_find_top) */
 
 /* ---- files ---- */
-
-static char *slurp(const char *rel, size_t *lenp)
-{
-	char path[8192];
-	struct buf b = BUF_INIT((size_t)1 << 28);
-	char chunk[65536];
-	ssize_t got;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return NULL;
-	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_put(&b, chunk, (size_t)got) != 0)
-			break;
-	close(fd);
-	return buf_detach(&b, lenp);
-}
 
 /* ---- drvs.tsv ---- */
 
@@ -50,7 +32,7 @@ static char *table;
 
 static void load_table(void)
 {
-	char *t = table = slurp("tests/vectors/drv/drvs.tsv", NULL), *line, *save = NULL;
+	char *t = table = tap_slurp("tests/vectors/drv/drvs.tsv", NULL), *line, *save = NULL;
 
 	if (!ok(t != NULL, "read tests/vectors/drv/drvs.tsv"))
 		exit(tap_done());
@@ -96,7 +78,7 @@ static int load_vector(void *ctx, const char *path, struct drv *out)
 
 		snprintf(rel, sizeof(rel), "tests/vectors/drv/%s",
 			 lookup(rows[i].attr, rows[i].storedir, "file"));
-		if (!(data = slurp(rel, &len)))
+		if (!(data = tap_slurp(rel, &len)))
 			return err_set(ERR_NOTFOUND, "cannot read %s", rel);
 		r = drv_parse_mem(out, data, len, path, storedir);
 		free(data);
@@ -118,7 +100,7 @@ static void test_vector(const char *attr, const char *storedir)
 	int r;
 
 	snprintf(rel, sizeof(rel), "tests/vectors/drv/%s", file ? file : "?");
-	if (!ok((data = slurp(rel, &len)) != NULL, "%s: read", rel))
+	if (!ok((data = tap_slurp(rel, &len)) != NULL, "%s: read", rel))
 		return;
 	r = drv_parse_mem(&d, data, len, rel, storedir);
 	if (!is_int(r, 0, "%s: parses", rel)) {
@@ -189,7 +171,7 @@ static bool parse_vector(struct drv *d, const char *attr)
 	int r;
 
 	snprintf(rel, sizeof(rel), "tests/vectors/drv/nix/%s.drv", attr);
-	if (!(data = slurp(rel, &len)))
+	if (!(data = tap_slurp(rel, &len)))
 		return ok(0, "read %s", rel);
 	r = drv_parse_mem(d, data, len, rel, "/nix/store");
 	free(data);
@@ -238,7 +220,7 @@ static void expect_bytes(struct drv *d, const char *attr, const char *what)
 	size_t len;
 
 	snprintf(rel, sizeof(rel), "tests/vectors/drv/nix/%s.drv", attr);
-	data = slurp(rel, &len);
+	data = tap_slurp(rel, &len);
 	if (drv_print(d, &b) != 0 || !data || b.len != len || memcmp(b.data, data, len)) {
 		ok(0, "%s gives the bytes of %s", what, rel);
 		printf("#   got:  %s\n#   want: %s\n", b.data ? b.data : err_msg(),
@@ -456,7 +438,7 @@ static void test_deep_chain(void)
 
 static void test_bad_corpus(void)
 {
-	char *expect = slurp("tests/data/bad-drv/EXPECT", NULL), *line, *save = NULL;
+	char *expect = tap_slurp("tests/data/bad-drv/EXPECT", NULL), *line, *save = NULL;
 	size_t n = 0;
 
 	if (!ok(expect != NULL, "read tests/data/bad-drv/EXPECT"))
@@ -471,7 +453,7 @@ static void test_bad_corpus(void)
 			continue;
 		*msg++ = '\0';
 		snprintf(rel, sizeof(rel), "tests/data/bad-drv/%s", line);
-		if (!ok((data = slurp(rel, &len)) != NULL, "read %s", rel))
+		if (!ok((data = tap_slurp(rel, &len)) != NULL, "read %s", rel))
 			continue;
 		r = drv_parse_mem(&d, data, len, line, "/nix/store");
 		ok(r == ERR_FORMAT, "%s: rejected", line);
@@ -489,7 +471,7 @@ static void test_bad_corpus(void)
  * checked above, as reading a missing file fails). */
 static void test_corpus_complete(void)
 {
-	char *expect = slurp("tests/data/bad-drv/EXPECT", NULL);
+	char *expect = tap_slurp("tests/data/bad-drv/EXPECT", NULL);
 	char dir[8192], *ls = NULL;
 	FILE *p;
 	size_t missing = 0, n = 0;
@@ -614,11 +596,9 @@ static void test_file(void)
 	       "a missing file: ERR_NOTFOUND");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	const char *env = getenv("YONDER_TOP");
-
-	snprintf(top, sizeof(top), "%s", env && *env ? env : ".");
+	top = tap_find_top(argv[0]);
 	load_table();
 	test_vectors();
 	test_lookup_table();

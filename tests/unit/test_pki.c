@@ -17,47 +17,7 @@
 #include "pki.h"
 #include "tap.h"
 
-static char top[4096]; /* the repository, found from the cwd or argv[0] */
-
-static void find_top(const char *argv0)
-{
-	const char *env = getenv("YONDER_TOP");
-	const char *s = strrchr(argv0, '/');
-	char try[4096];
-
-	if (env) {
-		snprintf(top, sizeof(top), "%s", env);
-		return;
-	}
-	if (access("tests/vectors/sigs.tsv", R_OK) == 0) {
-		snprintf(top, sizeof(top), ".");
-		return;
-	}
-	/* build/tests/unit/test_pki → ../../.. */
-	snprintf(try, sizeof(try), "%.*s/../../..", s ? (int)(s - argv0) : 1, s ? argv0 : ".");
-	snprintf(top, sizeof(top), "%s", try);
-}
-
-/* The whole file TOP/REL, NUL-terminated (NULL if unreadable). */
-static char *slurp(const char *rel, size_t *lenp)
-{
-	char path[8192];
-	struct buf b = BUF_INIT(1 << 24);
-	char chunk[4096];
-	size_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	if (!(f = fopen(path, "rb")))
-		return NULL;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (buf_put(&b, chunk, n) != 0)
-			break;
-	fclose(f);
-	if (lenp)
-		*lenp = b.len;
-	return buf_detach(&b, NULL);
-}
+static const char *top; /* the repository (tap_find_top) */
 
 static void write_file(const char *path, const void *p, size_t n, mode_t mode)
 {
@@ -80,8 +40,8 @@ static void test_vector_keys(void)
 	size_t seclen, publen;
 	struct pki_public derived;
 
-	sec = slurp("tests/vectors/sig-key.sec", &seclen);
-	pub = slurp("tests/vectors/sig-key.pub", &publen);
+	sec = tap_slurp("tests/vectors/sig-key.sec", &seclen);
+	pub = tap_slurp("tests/vectors/sig-key.pub", &publen);
 	if (!ok(sec && pub, "the committed Nix test key pair is readable")) {
 		printf("Bail out! no tests/vectors/sig-key.{sec,pub} under '%s'\n", top);
 		exit(1);
@@ -132,7 +92,7 @@ static void load_sig_vectors(void)
 {
 	char *line, *next;
 
-	vec_text = slurp("tests/vectors/sigs.tsv", NULL);
+	vec_text = tap_slurp("tests/vectors/sigs.tsv", NULL);
 	if (!ok(vec_text != NULL, "tests/vectors/sigs.tsv is readable"))
 		exit(1);
 	line = strchr(vec_text, '\n'); /* the header */
@@ -391,7 +351,7 @@ static void test_generate(void)
 /* The bad-key corpus: each file refused with FILE:LINE and the reason. */
 static void test_bad_keys(void)
 {
-	char *manifest = slurp("tests/data/bad-key/MANIFEST", NULL), *line, *next;
+	char *manifest = tap_slurp("tests/data/bad-key/MANIFEST", NULL), *line, *next;
 	const char *tmp = tap_tmpdir();
 	size_t n = 0;
 
@@ -408,7 +368,7 @@ static void test_bad_keys(void)
 		if (line[0] == '#' || split(line, '\t', f, 3) != 3)
 			continue;
 		snprintf(rel, sizeof(rel), "tests/data/bad-key/%s", f[0]);
-		data = slurp(rel, &len);
+		data = tap_slurp(rel, &len);
 		if (!ok(data != NULL, "%s is readable", rel))
 			continue;
 		/* A private copy: secret keys must be 0600 to get to parsing. */
@@ -438,8 +398,8 @@ static void test_bad_keys(void)
 static void test_key_files(void)
 {
 	const char *tmp = tap_tmpdir();
-	char path[4096], link[4096], *sec = slurp("tests/vectors/sig-key.sec", NULL);
-	char *pub = slurp("tests/vectors/sig-key.pub", NULL);
+	char path[4096], link[4096], *sec = tap_slurp("tests/vectors/sig-key.sec", NULL);
+	char *pub = tap_slurp("tests/vectors/sig-key.pub", NULL);
 	char big[PKI_KEYFILE_MAX + 10];
 	struct pki_secret k;
 	struct pki_public p;
@@ -560,7 +520,7 @@ static void test_write_and_generate_files(void)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	find_top(argv[0]);
+	top = tap_find_top(argv[0]);
 	test_vector_keys();
 	load_sig_vectors();
 	test_sig_vectors();

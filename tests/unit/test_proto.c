@@ -16,24 +16,7 @@
 #include "proto.h"
 #include "tap.h"
 
-static char top[4096];
-
-static char *slurp(const char *rel, size_t *lenp)
-{
-	char path[8192], chunk[65536];
-	struct buf b = BUF_INIT((size_t)1 << 26);
-	ssize_t got;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return NULL;
-	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_put(&b, chunk, (size_t)got) != 0)
-			break;
-	close(fd);
-	return buf_detach(&b, lenp);
-}
+static const char *top; /* the repository (tap_find_top) */
 
 /* A raw frame header, for frames the writer would refuse to make. */
 static void raw_header(struct buf *b, uint32_t len, unsigned op, unsigned flags, uint32_t id)
@@ -522,7 +505,7 @@ static void test_negotiate(void)
 
 static void test_bad_corpus(void)
 {
-	char *expect = slurp("tests/data/bad-proto/EXPECT", NULL), *line, *save = NULL;
+	char *expect = tap_slurp("tests/data/bad-proto/EXPECT", NULL), *line, *save = NULL;
 	size_t n = 0;
 
 	if (!ok(expect != NULL, "read tests/data/bad-proto/EXPECT"))
@@ -536,7 +519,7 @@ static void test_bad_corpus(void)
 			continue;
 		*msg++ = '\0';
 		snprintf(rel, sizeof(rel), "tests/data/bad-proto/%s", line);
-		if (!ok((data = slurp(rel, &len)) != NULL, "read %s", rel))
+		if (!ok((data = tap_slurp(rel, &len)) != NULL, "read %s", rel))
 			continue;
 		r1 = decode_stream(line, (unsigned char *)data, len, 0, 0, NULL);
 		ok(r1 < 0, "%s: refused", line);
@@ -553,11 +536,9 @@ static void test_bad_corpus(void)
 	free(expect);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	const char *env = getenv("YONDER_TOP");
-
-	snprintf(top, sizeof(top), "%s", env && *env ? env : ".");
+	top = tap_find_top(argv[0]);
 	test_payload_round_trip();
 	test_payload_caps();
 	test_frames_round_trip();

@@ -25,31 +25,7 @@
 #include "storepath.h"
 #include "tap.h"
 
-static char top[PATH_MAX];
-
-static char *slurp(const char *path, size_t *lenp)
-{
-	struct buf b = BUF_INIT((size_t)1 << 28);
-	char chunk[65536];
-	ssize_t got;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return NULL;
-	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-		if (buf_put(&b, chunk, (size_t)got) != 0)
-			break;
-	close(fd);
-	return buf_detach(&b, lenp);
-}
-
-static char *slurp_top(const char *rel, size_t *lenp)
-{
-	char path[PATH_MAX + 256];
-
-	snprintf(path, sizeof(path), "%s/%s", top, rel);
-	return slurp(path, lenp);
-}
+static const char *top; /* the repository (tap_find_top) */
 
 static void spew(const char *path, const char *text)
 {
@@ -71,7 +47,7 @@ struct row {
 
 static struct row *load_tsv(const char *rel, size_t *np, char **keep)
 {
-	char *t = *keep = slurp_top(rel, NULL), *line, *save = NULL;
+	char *t = *keep = tap_slurp(rel, NULL), *line, *save = NULL;
 	struct row *rows = NULL;
 	size_t n = 0;
 
@@ -211,7 +187,7 @@ static void test_nix_vectors(const char *storedir, const char *tag)
 
 		is_str(res.drvs[i], want ? want : "?", "%s: %s: Nix's .drv path", tag, attrs[i]);
 		snprintf(rel, sizeof(rel), "tests/vectors/drv/%s", file ? file : "?");
-		bytes = slurp_top(rel, &len);
+		bytes = tap_slurp(rel, &len);
 		if (ok(it && bytes && it->kind == RECIPE_DRV && it->len == len &&
 			   !memcmp(it->text, bytes, len),
 		       "%s: %s: Nix's .drv bytes", tag, attrs[i]))
@@ -565,7 +541,7 @@ static void test_inputs(void)
 
 static void test_bad_corpus(void)
 {
-	char *expect = slurp_top("tests/data/bad-recipe/EXPECT", NULL), *line, *save = NULL;
+	char *expect = tap_slurp("tests/data/bad-recipe/EXPECT", NULL), *line, *save = NULL;
 	char cwd[PATH_MAX], dir[PATH_MAX + 64];
 	size_t n = 0;
 
@@ -597,7 +573,7 @@ static void test_bad_corpus(void)
 
 		snprintf(dir, sizeof(dir), "%s/tests/data/bad-recipe/EXPECT", top);
 		free(expect);
-		expect = slurp(dir, NULL);
+		expect = tap_slurp(dir, NULL);
 		while (p && expect && fgets(name, sizeof(name), p)) {
 			name[strcspn(name, "\n")] = '\0';
 			if (strlen(name) < 5 || strcmp(name + strlen(name) - 4, ".scm"))
@@ -653,7 +629,7 @@ static void test_write(void)
 		ok(pi.refs.n == res.items[i].nrefs, "... with its %zu references",
 		   res.items[i].nrefs);
 		if (res.items[i].kind != RECIPE_LOCAL) {
-			text = slurp(res.items[i].path, &len);
+			text = tap_slurp(res.items[i].path, &len);
 			ok(text && len == res.items[i].len && !memcmp(text, res.items[i].text, len),
 			   "... and its text");
 			free(text);
@@ -671,12 +647,9 @@ static void test_write(void)
 	store_free(s);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	const char *env = getenv("YONDER_TOP");
-
-	if (!realpath(env && *env ? env : ".", top))
-		snprintf(top, sizeof(top), ".");
+	top = tap_find_top(argv[0]);
 	test_nix_vectors("/nix/store", "nix");
 	test_nix_vectors("/gnu/store", "gnu");
 	test_plain_file();

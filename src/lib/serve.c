@@ -346,13 +346,17 @@ static int do_build(struct serve *sv, const struct proto_frame *f)
 		}
 		drv_release(&in);
 	}
+	/* Rooted before they are checked: a `store delete` after the check
+	 * would otherwise find them unprotected. */
+	if (r == 0)
+		r = roots_add(sv, (const char *const *)need.v, need.n);
 	for (size_t i = 0; i < need.n && r == 0; i++)
 		if ((r = db_is_valid(store_db(sv->s), need.v[i])) == 0)
 			r = err_set(ERR_NOTFOUND, "%s: the input %s of %s is not valid here",
 				    sv->host, need.v[i], q.drv);
 		else if (r == 1)
 			r = 0;
-	if (r != 0 || (r = roots_add(sv, (const char *const *)need.v, need.n)) != 0)
+	if (r != 0)
 		goto fail;
 	/* The outputs' locks, in sorted order (the drv's outputs are sorted
 	 * by name, not path: sort a copy). */

@@ -1044,9 +1044,11 @@ static int check_temproots(struct store *s, const char *const *sorted, size_t m)
 	if (!(d = opendir(dir)))
 		return errno == ENOENT ? 0 : err_sys(ERR_IO, "cannot list '%s'", dir);
 	while (r == 0 && (e = readdir(d)) != NULL) {
-		char *end, file[PATH_MAX + 300], *text = NULL;
+		char *end, file[PATH_MAX + 300], *line = NULL;
 		long pid = strtol(e->d_name, &end, 10);
-		struct buf b = BUF_INIT(64u << 20);
+		size_t cap = 0;
+		ssize_t len;
+		FILE *f;
 		int fd;
 
 		if (e->d_name[0] == '.' || *end || pid <= 0 ||
@@ -1055,29 +1057,27 @@ static int check_temproots(struct store *s, const char *const *sorted, size_t m)
 		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
 		if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 			continue; /* removed meanwhile: its process ended */
-		for (;;) {
-			char chunk[8192];
-			ssize_t got = read(fd, chunk, sizeof(chunk));
-
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got <= 0 || buf_put(&b, chunk, (size_t)got) != 0)
-				break;
+		if (!(f = fdopen(fd, "r"))) {
+			close(fd);
+			r = err_sys(ERR_IO, "cannot read the temporary roots in '%s'", file);
+			break;
 		}
-		close(fd);
-		if (buf_putc(&b, '\0') == 0)
-			text = b.data;
-		for (char *line = text, *nl; line && *line && r == 0; line = nl ? nl + 1 : NULL) {
-			nl = strchr(line, '\n');
-			if (nl)
-				*nl = '\0';
+		/* A line at a time: a root file may be long. */
+		errno = 0;
+		while (r == 0 && (len = getline(&line, &cap, f)) > 0) {
+			if (line[len - 1] == '\n')
+				line[len - 1] = '\0';
 			if (bsearch(&line, sorted, m, sizeof(*sorted), cmp_str))
 				r = err_set(ERR_REFERENCED,
 					    "cannot delete '%s': process %ld uses it (a temporary "
 					    "root in %s)",
 					    line, pid, file);
 		}
-		buf_release(&b);
+		/* Unsure what is rooted: delete nothing. */
+		if (r == 0 && ferror(f))
+			r = err_sys(ERR_IO, "cannot read the temporary roots in '%s'", file);
+		free(line);
+		fclose(f);
 	}
 	closedir(d);
 	return r;

@@ -1611,8 +1611,12 @@ static void on_wake(struct ev_loop *l, struct ev_io *w, unsigned events)
 			next = a->next;
 			pthread_mutex_lock(&a->mu);
 			done = a->done;
-			if (!done && a->len - a->off > ADD_LOW)
+			if (!done && a->len - a->off > ADD_LOW) {
+				/* The client stays paused for this queue: its
+				 * thread must say when it has drained. */
 				full = true;
+				a->wake_wanted = true;
+			}
 			pthread_mutex_unlock(&a->mu);
 			if (!done)
 				continue;

@@ -322,7 +322,7 @@ static int send_stream(struct client_conn *c, uint32_t id, int (*put)(struct buf
 	int r;
 
 	buf_init(&ds.payload, DATA_CHUNK);
-	buf_init(&ds.frame, DATA_CHUNK + PROTO_HDR_LEN);
+	buf_init(&ds.frame, PROTO_FRAME_MAX + PROTO_HDR_LEN); /* the request, then DATA */
 	if ((r = put(&ds.frame, pctx)) != 0 || (r = send_buf(c, &ds.frame)) != 0)
 		goto out;
 	r = fn(ctx, &ds.sink);
@@ -711,18 +711,6 @@ int client_query(struct client_conn *c, const char *const *paths, size_t n, stru
 	}
 	*vp = all;
 	return 0;
-}
-
-int client_is_valid(struct client_conn *c, const char *path)
-{
-	struct path_info *v;
-	int r;
-
-	if ((r = client_query(c, &path, 1, &v)) != 0)
-		return r;
-	r = v[0].path != NULL;
-	proto_query_ok_free(v, 1);
-	return r;
 }
 
 struct follow_ctx {

@@ -81,8 +81,6 @@ int client_recipe_write(struct client_conn *c, const struct recipe_result *res);
  * that is not valid; freed with proto_query_ok_free(*V, N). */
 struct path_info;
 int client_query(struct client_conn *c, const char *const *paths, size_t n, struct path_info **v);
-/* 1 when PATH is valid, 0 when not, or an error. */
-int client_is_valid(struct client_conn *c, const char *path);
 
 /* FOLLOW_LOG: writes DRV's log to FD as it comes (with REPLAY, what was
  * logged so far first) until its build ends; *STATUS is how it ended

@@ -841,13 +841,8 @@ static void say_waiting(struct engine *e, struct ent *x, const struct sched_requ
 	struct buf b = BUF_INIT(16384);
 	int r;
 
-	if (x->said_wait || sched_explain(offloader_pool(e->off), rq, now, &c) != 0)
+	if (sched_explain(offloader_pool(e->off), rq, now, &c) != 0)
 		return;
-	for (size_t i = 0; i < c.nrows; i++)
-		if (c.rows[i].why == SCHED_WHY_BUSY || c.rows[i].why == SCHED_WHY_PROBING) {
-			sched_choice_release(&c);
-			return;
-		}
 	r = buf_printf(&b, "yonder: no machine can take '%s' now; it waits:\n", x->path);
 	for (size_t i = 0; r == 0 && i < c.nrows; i++)
 		if (sched_why_may_fit(c.rows[i].why))
@@ -902,11 +897,16 @@ static int pick(struct engine *e, struct ent *x)
 	}
 	if (c.verdict == SCHED_PICK_WAIT) {
 		/* The wake-up time first: releasing the choice resets it. */
+		bool slot_wait = c.slot_wait;
+
 		x->wake = c.wake;
 		sched_choice_release(&c);
 		unlock_all(e, x);
 		x->state = J_PARKED;
-		say_waiting(e, x, &rq, now);
+		/* Explained only when not merely queued, and once: re-picks
+		 * of parked builds are frequent. */
+		if (!slot_wait && !x->said_wait)
+			say_waiting(e, x, &rq, now);
 		return 1;
 	}
 	x->machine = c.machine;

@@ -611,8 +611,10 @@ static void decide(const struct sched_pool *p, const struct sched_request *r, ui
 				best = i, best_finish = finish;
 			continue;
 		}
-		if (slot_blocked(c))
+		if (slot_blocked(c)) {
+			ch->slot_wait = true;
 			continue; /* a build ending there will tell */
+		}
 		if (c->failures && now < c->down_until)
 			t = c->down_until;
 		if (short_of_space(c, now) && c->report_at + SCHED_REPORT_TTL_MS > t)

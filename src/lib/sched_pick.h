@@ -213,11 +213,14 @@ struct sched_choice {
 	 * first, each with why it does not fit. */
 	struct sched_row *rows;
 	size_t nrows;
+	/* WAIT: a machine that may take it lacks only a free slot (a build
+	 * ending there will unblock it: the normal queue). */
+	bool slot_wait;
 };
 
 #define SCHED_CHOICE_INIT                                                                          \
 	{                                                                                          \
-		SCHED_PICK_NEVER, 0, 0.0, 0, SCHED_NO_WAKE, NULL, 0                                \
+		SCHED_PICK_NEVER, 0, 0.0, 0, SCHED_NO_WAKE, NULL, 0, false                         \
 	}
 
 /* Decides where R runs at NOW (see the top of this file) and fills *C

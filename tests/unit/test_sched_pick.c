@@ -408,6 +408,7 @@ static void test_wait_never(void)
 	is_int(sched_pick(p, &r, t0, &c), 0, "wait: pick");
 	ok(c.verdict == SCHED_PICK_WAIT && c.wake == t0 + 5000 && c.nrows == 0,
 	   "wait: the only fitting machine is down: WAIT until it may come back, no rows");
+	ok(!c.slot_wait, "wait: down, not waiting for a slot (worth telling the user)");
 	is_int(sched_explain(p, &r, t0, &c), 0, "wait: explain");
 	ok(c.verdict == SCHED_PICK_WAIT && c.nrows == 4 && c.rows[3].why == SCHED_WHY_DOWN &&
 	       c.rows[2].why == SCHED_WHY_MANDATORY,
@@ -425,6 +426,7 @@ static void test_wait_never(void)
 	is_int(sched_pick(p, &r, t0, &c), 0, "busy: pick");
 	ok(c.verdict == SCHED_PICK_WAIT && c.wake == SCHED_NO_WAKE,
 	   "busy: WAIT with no timer: a slot freeing starts it");
+	ok(c.slot_wait, "busy: marked as waiting for a slot (the normal queue)");
 	sched_machine_end(p, 3, 0, true);
 	sched_machine_report(p, 3, t0, 0, 1, MiB);
 	sched_machine_failed(p, 3, t0 + 1000, "connection lost");

@@ -444,19 +444,24 @@ static void probe_new_machines(struct offloader *f)
 
 /* YONDER_OFFLOAD_IDLE_TIMEOUT: seconds (a decimal number) an unused
  * session stays open; 0: for ever. */
-static int64_t idle_timeout_ms(void)
+static int idle_timeout_ms(int64_t *ms)
 {
 	const char *e = getenv("YONDER_OFFLOAD_IDLE_TIMEOUT");
 	char *end;
 	double v;
 
+	*ms = OFFLOADER_IDLE_MS;
 	if (!e || !*e)
-		return OFFLOADER_IDLE_MS;
+		return 0;
 	errno = 0;
 	v = strtod(e, &end);
 	if (errno || *end || !(v >= 0) || v > 1e7)
-		return OFFLOADER_IDLE_MS;
-	return (int64_t)(v * 1000.0);
+		return err_set(ERR_INVALID,
+			       "YONDER_OFFLOAD_IDLE_TIMEOUT: expected seconds from 0 (never close) "
+			       "to 10000000, got '%s'",
+			       e);
+	*ms = (int64_t)(v * 1000.0);
+	return 0;
 }
 
 int offloader_new(struct offloader **out, struct store *s, const struct sched_local *l,
@@ -487,13 +492,13 @@ int offloader_new(struct offloader **out, struct store *s, const struct sched_lo
 		offloader_free(f);
 		return err_set(ERR_NOMEM, "out of memory");
 	}
-	if ((r = pki_secret_load(&f->key, o->secret_file)) != 0 ||
+	if ((r = idle_timeout_ms(&f->idle_ms)) != 0 ||
+	    (r = pki_secret_load(&f->key, o->secret_file)) != 0 ||
 	    (r = offloader_reload_acl(f)) != 0 || (r = sched_pool_new(&f->pool, l)) != 0 ||
 	    (r = sched_pool_load(f->pool, ms)) != 0 || (r = set_decl(f, ms)) != 0) {
 		offloader_free(f);
 		return r;
 	}
-	f->idle_ms = idle_timeout_ms();
 	probe_new_machines(f);
 	*out = f;
 	return 0;

@@ -24,6 +24,9 @@ cat >"$T/r.scm" <<S
         (args "-c" "/bin/hostname > \$out")))
 S
 mapfile -t drvs < <(M derivation "$T/r.scm")
+out=$("$CL" exec master env YONDER_OFFLOAD_IDLE_TIMEOUT=soon "$YONDER" daemon --max-jobs 0 2>&1)
+is "a bad YONDER_OFFLOAD_IDLE_TIMEOUT: the daemon does not start" "$?" 1
+like "…saying what was expected" "$out" "YONDER_OFFLOAD_IDLE_TIMEOUT: expected seconds from 0 \\(never close\\) to 10000000, got 'soon'"
 # No idle timeout: only the keepalive may end the session.
 ok "the daemon starts" start_daemon YONDER_OFFLOAD_IDLE_TIMEOUT=0 --max-jobs 0
 ok "a build on m1" M build "${drvs[0]}"

@@ -318,9 +318,10 @@ static int download(struct remote_chan *c, struct store *s, const struct db_list
 	} else if (r == ERR_MISMATCH && strstr(err_msg(), "key in the ACL")) {
 		err_prefix(r, "the download was refused here");
 		explain(r,
-			"our ACL %s does not hold the key of %s that signed it (authorize its "
+			"our ACL%s%s does not hold the key of %s that signed it (authorize its "
 			"signing-key.pub here with `yonder archive --authorize`)",
-			o->acl_file ? o->acl_file : "", remote_welcome(c)->host);
+			o->acl_file ? " " : "", o->acl_file ? o->acl_file : "",
+			remote_welcome(c)->host);
 	} else if (r != 0) {
 		err_prefix(r, "the download was refused here");
 	} else if ((fr = final_frame(c, ID_EXPORT, "the download failed there", &f)) != 0) {
